@@ -1,0 +1,152 @@
+"""Load and check the source registry (`config/opendata.toml`)."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from opendata.errors import ConfigError
+from opendata.paths import CONFIG_FILE, SCHEMAS_DIR
+
+KINDS = ("genesis", "table")
+CADENCES = {"daily": 2, "weekly": 10, "monthly": 40, "quarterly": 100, "yearly": 400, "irregular": 0}
+SOURCE_REQUIRED = {"id": str, "kind": str, "package": str, "schema": str, "license": str,
+                   "attribution": str}
+KIND_REQUIRED: dict[str, dict[str, type]] = {"genesis": {"api": str, "table": str},
+                                             "table": {"location": str}}
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    """One registry entry."""
+
+    id: str
+    kind: str
+    package: str
+    schema: str  # "<package>/<resource>" under schemas/, the resource it feeds
+    license: str
+    attribution: str
+    cadence: str = "yearly"
+    title: str = ""
+    api: str = ""
+    table: str = ""
+    params: dict[str, Any] = field(default_factory=dict)
+    location: str = ""
+    format: str = ""
+    options: dict[str, Any] = field(default_factory=dict)
+    note: str = ""
+
+    @property
+    def resource(self) -> str:
+        """Name of the resource this source feeds."""
+        return self.schema.split("/", 1)[1]
+
+
+@dataclass(frozen=True)
+class ApiConfig:
+    """A GENESIS-REST endpoint and where its credentials come from."""
+
+    id: str
+    base_url: str
+    credentials: str  # env prefix, e.g. REGIONALSTATISTIK -> REGIONALSTATISTIK_TOKEN
+    title: str = ""
+
+
+@dataclass(frozen=True)
+class PackageConfig:
+    """Metadata of one published package."""
+
+    id: str
+    builder: str
+    meta: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole registry."""
+
+    path: Path
+    sources: list[SourceConfig]
+    packages: dict[str, PackageConfig]
+    apis: dict[str, ApiConfig]
+    settings: dict[str, Any]
+    catalog: dict[str, Any]
+    raw: dict[str, Any]
+
+    def sources_for(self, package: str) -> list[SourceConfig]:
+        """Sources feeding one package, in registry order."""
+        return [s for s in self.sources if s.package == package]
+
+    def source(self, source_id: str) -> SourceConfig:
+        """One source by id."""
+        for s in self.sources:
+            if s.id == source_id:
+                return s
+        raise ConfigError(str(self.path), f"sources.{source_id}", "no such source id")
+
+
+def _need(file: str, entry: str, data: dict[str, Any], key: str, typ: type) -> Any:
+    if key not in data:
+        raise ConfigError(file, entry, f"missing required key '{key}'")
+    if not isinstance(data[key], typ):
+        raise ConfigError(file, entry, f"'{key}' must be a {typ.__name__}, got {data[key]!r}")
+    return data[key]
+
+
+def _source(file: str, i: int, d: dict[str, Any], packages: dict[str, PackageConfig],
+            apis: dict[str, ApiConfig]) -> SourceConfig:
+    entry = f"sources[{i}]" + (f" (id={d['id']})" if isinstance(d.get("id"), str) else "")
+    for key, typ in SOURCE_REQUIRED.items():
+        _need(file, entry, d, key, typ)
+    if d["kind"] not in KINDS:
+        raise ConfigError(file, entry, f"unknown kind '{d['kind']}'; use one of {', '.join(KINDS)}")
+    for key, typ in KIND_REQUIRED[d["kind"]].items():
+        _need(file, entry, d, key, typ)
+    if d["package"] not in packages:
+        raise ConfigError(file, entry, f"package '{d['package']}' is not defined under [packages]")
+    if d["kind"] == "genesis" and d["api"] not in apis:
+        raise ConfigError(file, entry, f"api '{d['api']}' is not defined under [apis]")
+    if d.get("cadence", "yearly") not in CADENCES:
+        raise ConfigError(file, entry, f"cadence must be one of {', '.join(CADENCES)}")
+    if "/" not in d["schema"] or not (SCHEMAS_DIR / f"{d['schema']}.schema.json").is_file():
+        raise ConfigError(file, entry, f"schema '{d['schema']}' not found as "
+                          f"schemas/{d['schema']}.schema.json")
+    known = set(SourceConfig.__dataclass_fields__)
+    unknown = sorted(set(d) - known)
+    if unknown:
+        raise ConfigError(file, entry, f"unknown key(s) {', '.join(unknown)}")
+    return SourceConfig(**d)
+
+
+def load(path: Path | None = None) -> Config:
+    """Read and check the registry; raise ConfigError naming file, entry and problem."""
+    path = Path(path or CONFIG_FILE)
+    file = str(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(file, "-", "file not found; pass --config FILE") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(file, "-", f"not valid TOML: {exc}") from None
+    apis = {}
+    for key, a in (data.get("apis") or {}).items():
+        entry = f"apis.{key}"
+        apis[key] = ApiConfig(key, _need(file, entry, a, "base_url", str),
+                              _need(file, entry, a, "credentials", str), a.get("title", ""))
+    packages = {}
+    for key, p in (data.get("packages") or {}).items():
+        packages[key] = PackageConfig(key, _need(file, f"packages.{key}", p, "builder", str), p)
+    if not packages:
+        raise ConfigError(file, "packages", "no packages defined")
+    raw_sources = data.get("sources")
+    if not isinstance(raw_sources, list) or not raw_sources:
+        raise ConfigError(file, "sources", "no [[sources]] entries")
+    sources = [_source(file, i, d, packages, apis) for i, d in enumerate(raw_sources)]
+    ids = [s.id for s in sources]
+    dupes = sorted({x for x in ids if ids.count(x) > 1})
+    if dupes:
+        raise ConfigError(file, f"sources (id={dupes[0]})", "duplicate source id")
+    return Config(path, sources, packages, apis, data.get("settings", {}),
+                  data.get("catalog", {}), data)
