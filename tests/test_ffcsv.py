@@ -1,0 +1,203 @@
+"""The ffcsv reader on small fixtures (always) and on every recorded GENESIS ZIP (../shared)."""
+
+from __future__ import annotations
+
+import io
+import math
+import zipfile
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from opendata.errors import TerminalFetchError
+from opendata.ffcsv import MARKERS, extract_csv, parse_values, read_ffcsv
+
+FIX = Path(__file__).parent / "fixtures" / "ffcsv"
+LAYOUT_1 = ["statistics_code", "statistics_label", "time_code", "time_label", "time", "reference_date",
+            "dim1_variable_code", "dim1_variable_label", "dim1_code", "dim1_label",
+            "value", "value_note", "value_q", "value_unit", "value_variable_code",
+            "value_variable_label"]
+
+
+def zipped(csv: bytes, name: str = "t_1_de_flat.csv") -> bytes:
+    """A ZIP holding one CSV, like the GENESIS tablefile answer."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr(name, csv)
+    return buf.getvalue()
+
+
+def row(df: pd.DataFrame, **match: str) -> pd.Series:
+    """The single row whose columns equal ``match``."""
+    sel = df
+    for col, val in match.items():
+        sel = sel[sel[col] == val]
+    assert len(sel) == 1, f"{len(sel)} rows match {match}"
+    return sel.iloc[0]
+
+
+def test_excerpt_de_keys_values_and_markers() -> None:
+    df = read_ffcsv((FIX / "12411-01-01-4_excerpt_de_flat.csv").read_bytes())
+    assert list(df.columns) == LAYOUT_1[:10] + ["dim2_variable_code", "dim2_variable_label",
+                                                "dim2_code", "dim2_label"] + LAYOUT_1[10:]
+    total = row(df, dim1_code="16063", dim2_code="")
+    assert total["value"] == 154957.0 and total["dim2_label"] == "Insgesamt"
+    assert row(df, dim1_code="16063", dim2_code="GESW")["value"] == 78004.0
+    eisenach = row(df, dim1_code="16056", dim2_code="")
+    assert math.isnan(eisenach["value"]) and eisenach["value_note"] == MARKERS["-"]
+    assert row(df, dim1_code="08222", dim2_code="GESW")["dim1_code"] == "08222"
+    assert (df["time"] == "2024-12-31").all() and (df["reference_date"] == "2024-12-31").all()
+    assert (df["value_q"] == "").all()
+    assert df["value"].dtype == "float64"
+    assert all(df[c].dtype == object for c in df.columns if c != "value")
+
+
+def test_excerpt_de_and_en_identical_values() -> None:
+    de = read_ffcsv((FIX / "12411-01-01-4_excerpt_de_flat.csv").read_bytes())
+    en = read_ffcsv((FIX / "12411-01-01-4_excerpt_en_flat.csv").read_bytes())
+    keys = ["dim1_code", "dim2_code"]
+    pd.testing.assert_frame_equal(de[keys + ["value", "value_note"]], en[keys + ["value", "value_note"]])
+    assert en.loc[en["dim2_code"] == "", "dim2_label"].unique().tolist() == ["Total"]
+
+
+def test_quality_flags_and_slash_marker() -> None:
+    df = read_ffcsv((FIX / "12211-Z-11_excerpt_de_flat.csv").read_bytes())
+    assert row(df, dim1_code="05120", dim2_code="FAMILIEN")["value_q"] == "()"
+    wbk = row(df, dim1_code="16063", dim2_code="LB-INS")
+    assert (wbk["value"], wbk["value_q"], wbk["value_unit"]) == (64.0, "e", "1000")
+    fri = row(df, dim1_code="03455")
+    assert math.isnan(fri["value"]) and fri["value_note"] == MARKERS["/"] and fri["value_q"] == ""
+    assert (df["reference_date"] == "").all() and (df["time"] == "2019").all()
+
+
+@pytest.mark.parametrize("lang", ["de", "en"])
+def test_example_decimals_markers_dates(lang: str) -> None:
+    df = read_ffcsv((FIX / f"example_decimal_{lang}_flat.csv").read_bytes())
+    assert row(df, dim1_code="16063")["value"] == 1.5
+    assert row(df, dim1_code="16")["value"] == 1234.25
+    lub = row(df, dim1_code="01003")
+    assert (lub["value"], lub["value_note"], lub["value_q"]) == (7.0, "limited reliability", "s")
+    for code, marker in (("16056", "-"), ("01001", "..."), ("01002", "x"), ("", ".")):
+        r = row(df, dim1_code=code)
+        assert math.isnan(r["value"]) and r["value_note"] == MARKERS[marker]
+    assert (df["reference_date"] == "2024-12-31").all()
+    assert df["time"].iloc[0] == ("31.12.2024" if lang == "de" else "2024-12-31")
+
+
+def test_zip_and_plain_csv_give_the_same_frame_with_or_without_bom() -> None:
+    raw = (FIX / "12411-01-01-4_excerpt_de_flat.csv").read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")
+    plain = read_ffcsv(raw)
+    pd.testing.assert_frame_equal(plain, read_ffcsv(zipped(raw)))
+    pd.testing.assert_frame_equal(plain, read_ffcsv(raw[3:]))
+    assert extract_csv(zipped(raw), source="s") == raw
+
+
+def test_thousands_separators_are_not_decimals() -> None:
+    en = parse_values(pd.Series(["1,234", "12,345,678", "7"]), "en")[0].tolist()
+    assert en == [1234.0, 12345678.0, 7.0]
+    de = parse_values(pd.Series(["1.234", "2.000.000", "7"]), "de")[0].tolist()
+    assert de == [1234.0, 2000000.0, 7.0]
+    assert parse_values(pd.Series(["1,5", "7"]), "de")[0].tolist() == [1.5, 7.0]
+    assert parse_values(pd.Series(["1.234,5", "1,0"]))[0].tolist() == [1234.5, 1.0]
+    assert parse_values(pd.Series(["1,234.5", "1.0"]))[0].tolist() == [1234.5, 1.0]
+
+
+def test_unknown_value_is_nan_with_note() -> None:
+    values, notes = parse_values(pd.Series(["abc", "3"]), "de")
+    assert math.isnan(values[0]) and notes[0] == "unrecognised value 'abc'" and notes[1] == ""
+
+
+@pytest.mark.parametrize(("body", "needle"), [
+    (b"a;b;c\n1;2;3\n", "missing column(s) statistics_code, time, value"),
+    (b"statistics_code;time;value;1_variable_code;1_variable_label\nX;2024;1;A;B\n",
+     "classifying variable 1 lacks 1_variable_attribute_code, 1_variable_attribute_label"),
+    (b"<!DOCTYPE html><html><body>Wartung</body></html>", "HTML page"),
+    (b'{"Status": {"Code": -1}}', "JSON document"),
+    (b"\xff\xfe\x00s", "not UTF-8"),
+])
+def test_not_ffcsv_is_terminal(body: bytes, needle: str) -> None:
+    with pytest.raises(TerminalFetchError) as exc:
+        read_ffcsv(body, source="pop")
+    assert needle in str(exc.value) and "'pop'" in str(exc.value)
+
+
+def test_bad_zips_are_terminal() -> None:
+    good = zipped((FIX / "12411-01-01-4_excerpt_de_flat.csv").read_bytes())
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("readme.txt", "no csv")
+    cases = [(good[: len(good) // 2], "truncated or invalid ZIP"),
+             (buf.getvalue(), r"holds no CSV file \(members: readme.txt\)")]
+    for data, needle in cases:
+        with pytest.raises(TerminalFetchError, match=needle):
+            read_ffcsv(data, source="s")
+    with pytest.raises(TerminalFetchError, match="exceeds the decompression limit of 100 bytes"):
+        extract_csv(good, source="s", limit=100)
+
+
+# --- every recorded ZIP in ../shared/genesis ------------------------------------------------
+
+def recorded(shared: Path, table: str, lang: str = "") -> list[bytes]:
+    """Bodies of the recorded ZIP downloads of one table (optionally of one language)."""
+    import json
+    folder = shared / "genesis" / table
+    out = []
+    for e in json.loads((folder / "interactions.json").read_text(encoding="utf-8")):
+        if e["body"].endswith(".zip") and (not lang or e["form"].get("language", "de") == lang):
+            out.append((folder / e["body"]).read_bytes())
+    return out
+
+
+@pytest.mark.shared
+def test_every_recorded_zip_reads(shared: Path) -> None:
+    zips = sorted((shared / "genesis").glob("*/bodies/*.zip"))
+    assert len(zips) == 12
+    for z in zips:
+        if z.parts[-3] == "12531-0043":
+            continue  # 33 MB, read once in its own test
+        df = read_ffcsv(z.read_bytes(), source=z.parts[-3])
+        assert len(df) > 0 and df.columns[:6].tolist() == LAYOUT_1[:6]
+        assert df["statistics_code"].str.fullmatch(r"\d{4,5}[A-Z]?").all()
+
+
+@pytest.mark.shared
+def test_recorded_eisenach_municipality(shared: Path) -> None:
+    for data in recorded(shared, "1000A-0000"):
+        df = read_ffcsv(data)
+        eis = row(df, dim1_code="160630105105")
+        assert eis["value"] == 39931.0 and eis["reference_date"] == "2022-05-15"
+        assert row(df, dim1_code="072325005218")["dim1_label"] == "Eisenach"  # Rhineland-Palatinate
+
+
+@pytest.mark.shared
+def test_recorded_12411_de_en_identical(shared: Path) -> None:
+    de = read_ffcsv(recorded(shared, "12411-01-01-4", "de")[0])
+    en = read_ffcsv(recorded(shared, "12411-01-01-4", "en")[0])
+    assert row(de, dim1_code="16063", dim2_code="")["value"] == 154957.0
+    assert len(de) == len(en) == 1467
+    cols = ["dim1_code", "dim2_code", "value", "value_note"]
+    pd.testing.assert_frame_equal(de[cols], en[cols])
+    assert (de["value_note"] == MARKERS["-"]).sum() == 222
+
+
+@pytest.mark.shared
+def test_recorded_markers_and_quality(shared: Path) -> None:
+    df = read_ffcsv(recorded(shared, "13111-01-03-4")[0])
+    assert df["value_note"].value_counts().to_dict() == {MARKERS["-"]: 2898, "": 330,
+                                                         MARKERS["."]: 72}
+    q = read_ffcsv(recorded(shared, "1000A-2022")[0])
+    assert q["value_q"].value_counts().to_dict() == {"e": 1003, "": 357}
+    assert len(q.filter(like="_variable_code").columns) == 4  # 3 dims + value_variable_code
+
+
+@pytest.mark.shared
+def test_recorded_12531_four_classifying_variables(shared: Path) -> None:
+    df = read_ffcsv(recorded(shared, "12531-0043")[0])
+    assert len(df) == 116738
+    assert [c for c in df.columns if c.endswith("_variable_code")] == [
+        "dim1_variable_code", "dim2_variable_code", "dim3_variable_code", "dim4_variable_code",
+        "value_variable_code"]
+    assert "05166" in set(df["dim1_code"]) and df["dim1_code"].str.len().eq(5).all()
+    assert df["dim4_variable_code"].unique().tolist() == ["STAAG5"]
