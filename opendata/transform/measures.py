@@ -1,0 +1,178 @@
+"""Builder of the measures package: the city's tables -> fields_of_action, measures,
+measure_status_history and measure_summary (frames, schemas, Issues, meta; writes nothing).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections import Counter
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+
+from opendata.config import Config, PackageConfig, SourceConfig
+from opendata.errors import ConfigError, SnapshotError
+from opendata.model import Build, Issue, Resource
+from opendata.paths import SCHEMAS_DIR
+from opendata.snapshot import Snapshot
+from opendata.sources import table
+from opendata.transform import measures_checks as chk
+from opendata.transform.measures_history import carry_removed, extend_history, read_previous
+from opendata.transform.measures_normalise import (
+    FIELD_COLUMNS,
+    MEASURE_COLUMNS,
+    STATUSES,
+    rename_columns,
+)
+
+log = logging.getLogger(__name__)
+
+# Part 2 of the concept: nine fields of action with 30 measures (city announcement,
+# eisenachonline.de, "Integrationskonzept der Stadt Eisenach ist online").
+MEASURES_IN_CONCEPT = 30
+FIELDS_IN_CONCEPT = 9
+SCHEMA_PACKAGE = "integration_measures"
+NOTES = [
+    "Tabellenkalkulations-Schutz / spreadsheet safety: a text cell starting with =, +, -, @, "
+    "tab or carriage return is published with a leading apostrophe (') so that it can never "
+    "run as a formula (OWASP CSV injection advice); each such cell is listed as a warning "
+    "'formula-neutralised'. Cells are trimmed first, so leading tabs and carriage returns "
+    "are removed.",
+    "Status words of the city (German or English, any case) are mapped to one vocabulary: "
+    "planned, in progress, ongoing, completed, suspended, dropped. An empty status means "
+    "'not yet recorded'.",
+    "Dates are ISO 8601, possibly with reduced precision (YYYY or YYYY-MM) where only the "
+    "year or month is documented.",
+    "An empty field_of_action means 'not yet assigned' (a warning); the names of the nine "
+    "fields of action are not public yet, so their titles are empty.",
+    "Measures and fields of action that disappear from the city's table are kept with "
+    "removed = true; measure_status_history is append-only.",
+]
+
+
+def _source(package: PackageConfig, config: Config, resource: str) -> SourceConfig:
+    for src in config.sources_for(package.id):
+        if src.resource == resource and src.kind == "table":
+            return src
+    raise ConfigError(str(config.path), f"packages.{package.id}",
+                      f"no table source with schema '{package.id}/{resource}'; add one")
+
+
+def _snapshot(src: SourceConfig, snapshots: dict[str, Snapshot]) -> Snapshot:
+    if src.id not in snapshots:
+        raise SnapshotError(f"no raw snapshot for source '{src.id}'; run 'opendata fetch' first")
+    return snapshots[src.id]
+
+
+def _load(src: SourceConfig, snap: Snapshot, columns: dict[str, str],
+          where: chk.Where) -> tuple[pd.DataFrame, list[Issue]]:
+    raw = table.read(src, snap)
+    frame, issues = rename_columns(raw, columns, source=src.id, resource=where.resource)
+    frame, neutralised = table.neutralise_frame(frame, source=src.id, resource=where.resource)
+    issues += [dataclasses.replace(i, field=where.raw.get(i.field, i.field)) for i in neutralised]
+    return frame, issues
+
+
+def _check_measures(frame: pd.DataFrame, known: set[str], where: chk.Where, *, days: int,
+                    today: date) -> tuple[pd.DataFrame, list[Issue]]:
+    issues = chk.check_ids(frame, where) + chk.check_titles(frame, where)
+    frame, found = chk.normalise_statuses(frame, where)
+    issues += found
+    frame, found = chk.normalise_dates(frame, where)
+    issues += found
+    issues += chk.check_field_of_action(frame, known, where)
+    issues += chk.check_dates(frame, where)
+    issues += chk.check_review(frame, where, days=days, today=today)
+    return frame, issues + chk.check_responsible(frame, where)
+
+
+def summary(measures: pd.DataFrame) -> pd.DataFrame:
+    """Counts of current (not removed) measures: total, by status, by field of action."""
+    current = measures[~measures["removed"].astype(bool)]
+    by_status = Counter(s or "unknown" for s in current["status"])
+    by_field = Counter(f or "unassigned" for f in current["field_of_action"])
+    rows = [("total", "all", "all", len(current))]
+    rows += [("status", "all", s, by_status.get(s, 0)) for s in (*STATUSES, "unknown")]
+    rows += [("field_of_action", f, "all", n) for f, n in sorted(by_field.items())]
+    return pd.DataFrame(rows, columns=["dimension", "field_of_action", "status", "count"])
+
+
+def _coverage(measures: pd.DataFrame, fields: pd.DataFrame) -> tuple[list[str], dict[str, int]]:
+    current = measures[~measures["removed"].astype(bool)]
+    live_fields = fields[~fields["removed"].astype(bool)]
+    counts = {"measures_documented": len(current), "measures_in_concept": MEASURES_IN_CONCEPT,
+              "fields_documented": len(live_fields),
+              "fields_with_title": int((live_fields["title_de"] != "").sum()),
+              "fields_in_concept": FIELDS_IN_CONCEPT}
+    text = [f"{counts['measures_documented']} of the {MEASURES_IN_CONCEPT} measures of the "
+            "integration concept are documented here; the city adds the others with the "
+            "template (templates/).",
+            f"{counts['fields_documented']} of the {FIELDS_IN_CONCEPT} fields of action are "
+            f"listed, {counts['fields_with_title']} of them with a title."]
+    return text, counts
+
+
+WARNING_TEXT = {
+    "field-of-action-unassigned": "field of action not yet assigned",
+    "no-responsible": "no responsible body named",
+    "status-missing": "no status recorded yet",
+    "status-date-missing": "status without a date",
+    "status-not-reviewed": "status not reviewed within the review period",
+    "formula-neutralised": "cell starting with = + - @ published with a leading apostrophe",
+}
+
+
+def warning_lines(issues: list[Issue]) -> list[str]:
+    """Release-note lines: warnings grouped by source and code, with their rows."""
+    groups: dict[tuple[str, str], list[Issue]] = {}
+    for i in issues:
+        if i.severity == "warning":
+            groups.setdefault((i.source, i.code), []).append(i)
+    lines = []
+    for (source, code), found in sorted(groups.items()):
+        rows = ", ".join(str(i.row) for i in found if i.row is not None)
+        lines.append(f"{source}: {code} in {len(found)} row(s)" + (f" ({rows})" if rows else "")
+                     + f": {WARNING_TEXT.get(code, found[0].message)}")
+    return lines
+
+
+def _resource(name: str, frame: pd.DataFrame, sources: list[str], title: str) -> Resource:
+    path = SCHEMAS_DIR / SCHEMA_PACKAGE / f"{name}.schema.json"
+    return Resource(name, frame.reset_index(drop=True), path, title=title, sources=sources)
+
+
+def build(package: PackageConfig, config: Config, snapshots: dict[str, Snapshot],
+          previous: Path | None, *, today: date | None = None) -> Build:
+    """Read the city's two tables, check them and derive the four published resources."""
+    f_src, m_src = _source(package, config, "fields_of_action"), _source(package, config, "measures")
+    f_snap, m_snap = _snapshot(f_src, snapshots), _snapshot(m_src, snapshots)
+    fw, mw = chk.fields_where(f_src.id), chk.measures_where(m_src.id)
+    fields, issues = _load(f_src, f_snap, FIELD_COLUMNS, fw)
+    issues += chk.check_ids(fields, fw)
+    measures, m_issues = _load(m_src, m_snap, MEASURE_COLUMNS, mw)
+    issues += m_issues
+    days = int(config.settings.get("status_review_days", 365))
+    measures, found = _check_measures(measures, {i for i in fields["id"] if i}, mw, days=days,
+                                      today=today or date.today())
+    issues += found
+    fields = carry_removed(fields, read_previous(previous, "fields_of_action"))
+    measures = carry_removed(measures, read_previous(previous, "measures"))
+    first_seen = str(m_snap.manifest.get("fetched_at", ""))[:10]
+    history = extend_history(measures, read_previous(previous, "measure_status_history"),
+                             first_seen)
+    coverage, counts = _coverage(measures, fields)
+    resources = [
+        _resource("fields_of_action", fields, [f_src.id], "Handlungsfelder / Fields of action"),
+        _resource("measures", measures, [m_src.id], "Maßnahmen / Measures"),
+        _resource("measure_status_history", history, [m_src.id],
+                  "Statusverlauf / Measure status history"),
+        _resource("measure_summary", summary(measures), [m_src.id, f_src.id],
+                  "Übersicht / Measures by status and field of action"),
+    ]
+    log.info("measures built", extra={"package": package.id, "measures": len(measures),
+                                       "issues": len(issues)})
+    meta = {"coverage": coverage, "coverage_counts": counts, "notes": list(NOTES),
+            "warnings": warning_lines(issues)}
+    return Build(package.id, resources, [f_snap, m_snap], issues, meta)
