@@ -1,0 +1,235 @@
+"""`opendata`: a thin command line over the library; maps errors to exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from opendata import config as config_mod
+from opendata import pipeline, runlog, store
+from opendata.errors import LockError, OpendataError
+from opendata.lock import pipeline_lock
+from opendata.paths import Paths, default_data_dir
+
+log = logging.getLogger("opendata")
+EPILOG = """exit codes: 0 published or unchanged, 1 validation failed (nothing published),
+2 usage or config error, 3 fetch failed.
+examples:
+  opendata run                      # the nightly job on ./data (offline without credentials)
+  opendata publish --dry-run        # which version would be released, and why
+  opendata status --json            # for monitoring"""
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-dir", type=Path, default=None,
+                   help="holds raw/ and published/ (env OPENDATA_DATA_DIR, default ./data)")
+    p.add_argument("--config", type=Path, default=None, help="source registry (TOML)")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--offline", dest="online", action="store_false", default=None,
+                      help="use the newest raw snapshot of each source (default without credentials)")
+    mode.add_argument("--online", dest="online", action="store_true",
+                      help="fetch from the APIs (default when credentials are configured)")
+    p.add_argument("--base-url", default=None, help="public URL of data/published/ for links")
+    p.add_argument("-q", "--quiet", action="store_true", help="only the summary and errors")
+
+
+def parser() -> argparse.ArgumentParser:
+    """The argument parser with all subcommands."""
+    top = argparse.ArgumentParser(prog="opendata", description=__doc__, epilog=EPILOG,
+                                  formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = top.add_subparsers(dest="command", required=True, metavar="command")
+    helps = {"run": "the whole nightly flow: fetch, validate, publish (as a Prefect flow)",
+             "fetch": "fetch every source and snapshot new content under raw/",
+             "validate": "build and validate every package; write a JSON report",
+             "publish": "validate and publish new releases of changed packages",
+             "status": "what is published and when; last runs; stale sources",
+             "verify": "re-check every file of every release against its recorded hashes",
+             "prune": "remove old releases (versions.json keeps them, marked removed)",
+             "serve": "register the nightly deployment and run scheduled runs"}
+    for name, text in helps.items():
+        p = sub.add_parser(name, help=text, description=text, epilog=EPILOG,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        _common(p)
+        if name in ("publish", "run"):
+            p.add_argument("--dry-run", action="store_true",
+                           help="print the version that would be released and the diff; write nothing")
+        if name == "status":
+            p.add_argument("--json", action="store_true", help="machine-readable output")
+        if name == "prune":
+            p.add_argument("--keep", type=int, required=True, help="releases to keep per package")
+        if name == "serve":
+            p.add_argument("--cron", default=None, help="cron expression (default from config)")
+            p.add_argument("--timezone", default=None, help="IANA timezone (default Europe/Berlin)")
+    return top
+
+
+def _setup_logging(quiet: bool) -> None:
+    logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S")
+    for noisy in ("httpx", "prefect", "frictionless", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _context(args: argparse.Namespace) -> tuple[config_mod.Config, Paths]:
+    cfg = config_mod.load(args.config)
+    if args.base_url:
+        cfg.catalog["base_url"] = args.base_url.rstrip("/") + "/"
+    return cfg, Paths(args.data_dir or default_data_dir())
+
+
+def _online(args: argparse.Namespace, cfg: config_mod.Config) -> bool:
+    if args.online is not None:
+        return bool(args.online)
+    from opendata.secrets import has_credentials
+
+    if has_credentials(cfg):
+        return True
+    print("offline: no API credentials configured (see README, 'Credentials'); "
+          "using the newest raw snapshot of each source", file=sys.stderr)
+    return False
+
+
+def _summary(result: pipeline.RunResult) -> None:
+    print("summary:")
+    for o in result.outcomes:
+        rows = ", ".join(f"{k} {v}" for k, v in sorted(o.row_counts.items()))
+        if o.published:
+            state = f"published {o.version} (previous {o.previous or '-'}): {o.summary}"
+        elif o.version:
+            state = f"would publish {o.version} (dry run): {o.summary}"
+        else:
+            state = f"unchanged ({o.previous or 'nothing published'})"
+        print(f"  {o.package}: {state}\n    rows: {rows or '-'}")
+
+
+def cmd_run(args: argparse.Namespace, cfg: config_mod.Config, paths: Paths) -> int:
+    """Run the nightly Prefect flow."""
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    online = _online(args, cfg)
+    from flows.nightly import nightly
+
+    result = nightly(data_dir=str(paths.data_dir), config_path=str(cfg.path), online=online,
+                     dry_run=args.dry_run)
+    _summary(result)
+    return 0
+
+
+def cmd_fetch(args: argparse.Namespace, cfg: config_mod.Config, paths: Paths) -> int:
+    """Fetch every source."""
+    for r in pipeline.fetch_all(cfg, paths, online=_online(args, cfg)):
+        print(f"  {r.source}: {'new' if r.changed else 'unchanged'} snapshot {r.snapshot.name} ({r.mode})")
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace, cfg: config_mod.Config, paths: Paths) -> int:
+    """Build and validate; publish nothing."""
+    from opendata import publish
+
+    cands, result = pipeline.validate_all(cfg, paths)
+    for c in cands:
+        publish.discard(c.staged)
+    for r in result.reports:
+        print(r.summary())
+    print(f"report: {result.report_path}")
+    return 0 if all(r.valid for r in result.reports) else 1
+
+
+def cmd_publish(args: argparse.Namespace, cfg: config_mod.Config, paths: Paths) -> int:
+    """Validate and publish (or dry run)."""
+    result = pipeline.publish_all(cfg, paths, dry_run=args.dry_run, run_id=f"cli-{uuid.uuid4()}",
+                                  force=args.dry_run)
+    if args.dry_run:
+        for o in result.outcomes:
+            if o.changes is not None:
+                print(json.dumps({"package": o.package, "would_release": o.version,
+                                  "previous": o.previous, "summary": o.summary}, ensure_ascii=False))
+    _summary(result)
+    return 0
+
+
+def cmd_status(args: argparse.Namespace, cfg: config_mod.Config, paths: Paths) -> int:
+    """Print the status; non-zero when failing or stale."""
+    from opendata import status
+
+    st = status.collect(cfg, paths)
+    print(json.dumps(st, ensure_ascii=False, indent=2, sort_keys=True) if args.json else status.text(st))
+    return 0 if st["healthy"] else 1
+
+
+def cmd_verify(args: argparse.Namespace, cfg: config_mod.Config, paths: Paths) -> int:
+    """Verify every release."""
+    problems = []
+    for pkg in sorted(cfg.packages):
+        found = store.verify_package(paths.package_dir(pkg))
+        print(f"{pkg}: {'ok' if not found else f'{len(found)} problem(s)'}")
+        problems += found
+    for p in problems:
+        print(f"  {p}")
+    return 1 if problems else 0
+
+
+def cmd_prune(args: argparse.Namespace, cfg: config_mod.Config, paths: Paths) -> int:
+    """Remove old releases."""
+    for pkg in sorted(cfg.packages):
+        removed = store.prune(paths.package_dir(pkg), args.keep)
+        print(f"{pkg}: removed {', '.join(removed) or 'nothing'}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace, cfg: config_mod.Config, paths: Paths) -> int:
+    """Serve the nightly deployment on its schedule."""
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    from flows.serve import serve
+
+    serve(cfg, paths, cron=args.cron, timezone=args.timezone, online=args.online)
+    return 0
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace, config_mod.Config, Paths], int]] = {
+    "run": cmd_run, "fetch": cmd_fetch, "validate": cmd_validate, "publish": cmd_publish,
+    "status": cmd_status, "verify": cmd_verify, "prune": cmd_prune, "serve": cmd_serve}
+LOCKED = ("run", "fetch", "publish", "prune")
+
+
+def _record(paths: Paths, args: argparse.Namespace, started: str, code: int, error: str,
+            result: Any = None) -> None:
+    if args.command not in ("run", "publish") or getattr(args, "dry_run", False):
+        return
+    runlog.append(paths, {"command": args.command, "started": started, "finished": runlog.now_iso(),
+                          "outcome": "success" if code == 0 else "failed", "exit_code": code,
+                          "error": error[:500]})
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `opendata` command."""
+    args = parser().parse_args(argv)
+    _setup_logging(args.quiet)
+    started = runlog.now_iso()
+    paths = Paths(args.data_dir or default_data_dir())
+    try:
+        cfg, paths = _context(args)
+        if args.command in LOCKED:
+            with pipeline_lock(paths.lock_file):
+                code = COMMANDS[args.command](args, cfg, paths)
+        else:
+            code = COMMANDS[args.command](args, cfg, paths)
+    except OpendataError as exc:
+        from opendata.secrets import redact
+
+        msg = redact(exc.message)
+        print(f"error: {msg}", file=sys.stderr)
+        if not isinstance(exc, LockError):
+            _record(paths, args, started, exc.exit_code, msg)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    _record(paths, args, started, code, "")
+    return code

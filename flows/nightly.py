@@ -1,0 +1,64 @@
+"""The `nightly` Prefect flow: fetch → validate → publish. Thin: it only wires library calls."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+from prefect.client.schemas.objects import State, TaskRun
+from prefect.runtime import flow_run
+from prefect.tasks import Task
+
+from opendata import config as config_mod
+from opendata import pipeline
+from opendata.errors import TransientFetchError
+from opendata.paths import Paths
+
+
+def transient_only(task_: Task[Any, Any], task_run: TaskRun, state: State[Any]) -> bool:
+    """Retry a task only when it failed with a transient fetch fault."""
+    try:
+        state.result()
+    except TransientFetchError:
+        return True
+    except Exception:  # noqa: BLE001 - anything else is terminal
+        return False
+    return False
+
+
+@task(name="fetch", task_run_name="fetch-{source_id}", retries=2, retry_delay_seconds=[30, 120],
+      retry_condition_fn=transient_only, timeout_seconds=3600, cache_policy=NO_CACHE)
+def fetch_task(source_id: str, data_dir: str, config_path: str, online: bool) -> dict[str, Any]:
+    """Fetch one source and snapshot it if its content changed."""
+    cfg = config_mod.load(Path(config_path))
+    res = pipeline.fetch_source(cfg.source(source_id), cfg, Paths(Path(data_dir)), online=online)
+    get_run_logger().info("%s: %s snapshot %s", source_id, "new" if res.changed else "same",
+                          res.snapshot.name)
+    return {"source": res.source, "snapshot": str(res.snapshot), "changed": res.changed,
+            "mode": res.mode}
+
+
+@task(name="validate-and-publish", timeout_seconds=3600, cache_policy=NO_CACHE)
+def publish_task(data_dir: str, config_path: str, dry_run: bool, run_id: str) -> Any:
+    """Validate every package and publish them only if all are valid."""
+    cfg = config_mod.load(Path(config_path))
+    return pipeline.publish_all(cfg, Paths(Path(data_dir)), dry_run=dry_run, run_id=run_id)
+
+
+@flow(name="nightly", log_prints=True)
+def nightly(data_dir: str = "data", config_path: str = "", online: bool = False,
+            dry_run: bool = False) -> Any:
+    """Fetch all sources, validate, and publish new releases."""
+    config_path = config_path or str(config_mod.CONFIG_FILE)
+    cfg = config_mod.load(Path(config_path))
+    fetched = [fetch_task(s.id, data_dir, config_path, online) for s in cfg.sources]
+    run_id = str(flow_run.get_id() or "")
+    result = publish_task(data_dir, config_path, dry_run, run_id)
+    result.fetched = [pipeline.FetchResult(f["source"], Path(f["snapshot"]), f["changed"], f["mode"])
+                      for f in fetched]
+    from flows import artifacts
+
+    artifacts.publish_artifacts(result, cfg)
+    return result

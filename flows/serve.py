@@ -1,0 +1,31 @@
+"""`opendata serve`: register the `nightly` deployment with its schedule and execute its runs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect.schedules import Cron
+
+from opendata.config import Config
+from opendata.paths import Paths
+
+DEFAULT_CRON = "0 2 * * *"
+DEFAULT_TZ = "Europe/Berlin"
+
+
+def schedule(cfg: Config, cron: str | None = None, timezone: str | None = None) -> Any:
+    """The nightly Cron schedule (02:00 Europe/Berlin unless configured otherwise)."""
+    sched = cfg.raw.get("schedule", {})
+    return Cron(cron or sched.get("cron", DEFAULT_CRON),
+                timezone=timezone or sched.get("timezone", DEFAULT_TZ))
+
+
+def serve(cfg: Config, paths: Paths, *, cron: str | None = None, timezone: str | None = None,
+          online: bool | None = None) -> None:
+    """Serve the deployment; global_limit=1 makes an overdue run wait instead of overlapping."""
+    from flows.nightly import nightly
+
+    params = {"data_dir": str(paths.data_dir.resolve()), "config_path": str(cfg.path.resolve()),
+              "online": bool(online)}
+    nightly.serve(name="nightly", schedules=[schedule(cfg, cron, timezone)], parameters=params,
+                  global_limit=1, description="Fetch, validate and publish the Eisenach open data")

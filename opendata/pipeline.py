@@ -1,0 +1,255 @@
+"""The straight path: fetch → build → validate → publish, as plain functions."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from opendata import publish, snapshot, store
+from opendata.config import Config, SourceConfig
+from opendata.errors import ValidationFailed
+from opendata.http import RetryPolicy
+from opendata.model import Build
+from opendata.paths import REPO_ROOT, SCHEMAS_DIR, Paths
+from opendata.sources import kind_module
+from opendata.validate import Report, validate
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class FetchResult:
+    """The snapshot a source will be built from, and whether it is new."""
+
+    source: str
+    snapshot: Path
+    changed: bool
+    mode: str  # online | offline | local
+
+
+@dataclass
+class Candidate:
+    """A built, staged and validated package candidate."""
+
+    build: Build
+    staged: publish.Staged
+    report: Report
+
+
+@dataclass
+class RunResult:
+    """What one run did."""
+
+    fetched: list[FetchResult] = field(default_factory=list)
+    outcomes: list[publish.Outcome] = field(default_factory=list)
+    reports: list[Report] = field(default_factory=list)
+    report_path: Path | None = None
+
+
+def policy(config: Config) -> RetryPolicy:
+    """The retry policy from [settings]."""
+    s = config.settings
+    return RetryPolicy(attempts=int(s.get("retries", 4)), backoff=float(s.get("backoff", 1.0)),
+                       timeout=float(s.get("timeout", 60.0)))
+
+
+def is_local(src: SourceConfig) -> bool:
+    """A table source at a local path can always be read, even offline."""
+    return src.kind == "table" and not src.location.startswith(("http://", "https://"))
+
+
+def fetch_source(src: SourceConfig, config: Config, paths: Paths, *, online: bool) -> FetchResult:
+    """Fetch one source (online or local) and snapshot it if its content changed."""
+    src_dir = paths.source_raw(src.id)
+    if not online and not is_local(src):
+        snap = snapshot.latest(src_dir, src.id)
+        return FetchResult(src.id, snap.path, False, "offline")
+    kind = kind_module(src.kind)
+    kwargs: dict[str, Any] = {"policy": policy(config)}
+    if src.kind == "genesis":
+        kwargs["diag_dir"] = paths.state / "failed"
+    fetched = kind.fetch(src, config, **kwargs)
+    previous = snapshot.candidates(src_dir)
+    if previous:
+        last = snapshot.verify(previous[-1])
+        if last.content_sha256 == fetched.content_sha256:
+            return FetchResult(src.id, last.path, False, "local" if is_local(src) else "online")
+    snap = snapshot.store(src_dir, src.id, src.kind, fetched.files, fetched.content_sha256)
+    log.info("new snapshot %s", snap.path)
+    return FetchResult(src.id, snap.path, True, "local" if is_local(src) else "online")
+
+
+def fetch_all(config: Config, paths: Paths, *, online: bool) -> list[FetchResult]:
+    """Fetch every configured source, in registry order."""
+    results = []
+    for i, src in enumerate(config.sources, 1):
+        log.info("[%d/%d] fetching %s (%s)", i, len(config.sources), src.id, src.kind)
+        results.append(fetch_source(src, config, paths, online=online))
+    return results
+
+
+def snapshots_for(config: Config, paths: Paths, package: str) -> dict[str, snapshot.Snapshot]:
+    """The newest verified snapshot of every source of a package."""
+    return {s.id: snapshot.latest(paths.source_raw(s.id), s.id)
+            for s in config.sources_for(package)}
+
+
+def build_package(config: Config, paths: Paths, package: str) -> Build:
+    """Run the package's builder on the newest snapshots."""
+    from opendata.transform import builder
+
+    pkg = config.packages[package]
+    pkg_dir = paths.package_dir(package)
+    store.recover(pkg_dir)
+    return builder(pkg.builder)(pkg, config, snapshots_for(config, paths, package),
+                                store.latest_dir(pkg_dir))
+
+
+def candidate(config: Config, paths: Paths, package: str) -> Candidate:
+    """Build, stage and validate one package."""
+    build = build_package(config, paths, package)
+    staged = publish.stage(build, config.packages[package], config, paths.package_dir(package))
+    return Candidate(build, staged, validate(build, staged.descriptor))
+
+
+def _hash_tree(root: Path, pattern: str) -> str:
+    h = hashlib.sha256()
+    for p in sorted(root.rglob(pattern)):
+        h.update(p.relative_to(root).as_posix().encode())
+        h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+def input_key(config: Config, paths: Paths, package: str) -> str:
+    """Hash of everything a release depends on: snapshots, code, schemas, config."""
+    snaps = snapshots_for(config, paths, package)
+    parts = {"snapshots": {k: v.content_sha256 for k, v in sorted(snaps.items())},
+             "code": _hash_tree(REPO_ROOT / "opendata", "*.py"),
+             "schemas": _hash_tree(SCHEMAS_DIR, "*.json"),
+             "config": hashlib.sha256(config.path.read_bytes()).hexdigest()}
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+
+
+def _cache(paths: Paths) -> dict[str, str]:
+    f = paths.state / "cache.json"
+    return dict(json.loads(f.read_text(encoding="utf-8"))) if f.is_file() else {}
+
+
+def _save_cache(paths: Paths, cache: dict[str, str]) -> None:
+    paths.state.mkdir(parents=True, exist_ok=True)
+    store.atomic_write(paths.state / "cache.json", snapshot.dump_json(cache))
+
+
+def write_report(paths: Paths, reports: list[Report], run_id: str) -> Path:
+    """Write the run's JSON validation report (and latest.json beside it)."""
+    paths.reports.mkdir(parents=True, exist_ok=True)
+    ts = datetime.now(UTC).strftime(snapshot.TS_FORMAT)
+    body = snapshot.dump_json({"run_id": run_id, "created": ts,
+                               "valid": all(r.valid for r in reports),
+                               "packages": [r.as_dict() for r in reports]})
+    path = paths.reports / f"{ts}-validation.json"
+    path.write_text(body, encoding="utf-8")
+    store.atomic_write(paths.reports / "latest.json", body)
+    return path
+
+
+def _latest_counts(pkg_dir: Path) -> dict[str, int]:
+    rel = store.latest_dir(pkg_dir)
+    if rel is None:
+        return {}
+    return publish.row_counts(publish.Staged(pkg_dir.name, rel, rel / "datapackage.json"))
+
+
+def _unchanged(pkg: str, pkg_dir: Path, why: str) -> publish.Outcome:
+    return publish.Outcome(pkg, None, store.latest_version(pkg_dir), why, _latest_counts(pkg_dir))
+
+
+def _release(cand: Candidate, config: Config, paths: Paths, *, dry_run: bool,
+             run_id: str) -> publish.Outcome:
+    pkg = cand.build.package
+    pkg_dir = paths.package_dir(pkg)
+    changes, previous, version = publish.decide(cand.staged, pkg_dir)
+    counts = publish.row_counts(cand.staged)
+    from opendata.versioning import summary
+
+    text = summary(changes)
+    if dry_run or version is None:
+        publish.discard(cand.staged)
+        return publish.Outcome(pkg, version, previous, text, counts, changes)
+    publish.finalize(cand.staged, cand.build, config.packages[pkg], config, changes, version, run_id)
+    publish.index_release(pkg_dir, version)
+    log.info("published %s %s: %s", pkg, version, text)
+    return publish.Outcome(pkg, version, previous, text, counts, changes, published=True)
+
+
+def validate_all(config: Config, paths: Paths, packages: list[str] | None = None,
+                 run_id: str = "") -> tuple[list[Candidate], RunResult]:
+    """Build, stage and validate packages; write the report. Staging folders are kept."""
+    result = RunResult()
+    cands = []
+    for pkg in packages or list(config.packages):
+        log.info("building and validating %s", pkg)
+        cands.append(candidate(config, paths, pkg))
+    result.reports = [c.report for c in cands]
+    result.report_path = write_report(paths, result.reports, run_id)
+    return cands, result
+
+
+def _fail(cands: list[Candidate], result: RunResult) -> ValidationFailed:
+    for c in cands:
+        publish.discard(c.staged)
+    text = "\n".join(r.summary() for r in result.reports if not r.valid)
+    return ValidationFailed(f"validation failed, nothing was published "
+                            f"(report: {result.report_path}):\n{text}", result)
+
+
+def publish_all(config: Config, paths: Paths, *, packages: list[str] | None = None,
+                dry_run: bool = False, run_id: str = "", force: bool = False) -> RunResult:
+    """Validate every package; publish only if all are valid. Unchanged inputs are skipped."""
+    cache = _cache(paths)
+    todo, skipped = [], []
+    for pkg in packages or list(config.packages):
+        store.recover(paths.package_dir(pkg))
+        key = input_key(config, paths, pkg)
+        if not force and cache.get(pkg) == key and store.latest_version(paths.package_dir(pkg)):
+            skipped.append(_unchanged(pkg, paths.package_dir(pkg), "inputs unchanged"))
+        else:
+            todo.append((pkg, key))
+    cands, result = validate_all(config, paths, [p for p, _ in todo], run_id)
+    if not all(r.valid for r in result.reports):
+        raise _fail(cands, result)
+    result.outcomes = list(skipped)
+    for (pkg, key), cand in zip(todo, cands, strict=True):
+        result.outcomes.append(_release(cand, config, paths, dry_run=dry_run, run_id=run_id))
+        if not dry_run:
+            cache[pkg] = key
+    if not dry_run:
+        _save_cache(paths, cache)
+        if any(o.published for o in result.outcomes):
+            regenerate_site(config, paths)
+    result.outcomes.sort(key=lambda o: o.package)
+    return result
+
+
+def regenerate_site(config: Config, paths: Paths) -> None:
+    """Rebuild the catalog and pages from the published packages (when those modules exist)."""
+    try:
+        from opendata import site
+    except ImportError:
+        log.info("no site module yet; catalog and pages not generated")
+        return
+    site.regenerate(config, paths)
+
+
+def run(config: Config, paths: Paths, *, online: bool, run_id: str = "",
+        dry_run: bool = False) -> RunResult:
+    """The whole nightly job as one call (the Prefect flow wires the same steps)."""
+    fetched = fetch_all(config, paths, online=online)
+    result = publish_all(config, paths, dry_run=dry_run, run_id=run_id)
+    result.fetched = fetched
+    return result

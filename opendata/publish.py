@@ -1,0 +1,169 @@
+"""Write a release: stage everything in a hidden folder, validate, diff, then rename into place."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from opendata import docs, provenance, store
+from opendata.config import Config, PackageConfig
+from opendata.model import Build
+from opendata.snapshot import dump_json, sha256_file
+from opendata.tables import load_schema, to_csv_bytes, to_json_bytes
+from opendata.versioning import Changes, diff, next_version, summary
+
+log = logging.getLogger(__name__)
+ZIP_DATE = (2020, 10, 13, 0, 0, 0)  # fixed ZIP member time: the concept's adoption date
+
+
+@dataclass
+class Staged:
+    """A candidate release written to a hidden staging folder."""
+
+    package: str
+    path: Path
+    descriptor: Path
+
+
+@dataclass
+class Outcome:
+    """What publishing did for one package."""
+
+    package: str
+    version: str | None  # the new (or, in a dry run, the would-be) version; None = unchanged
+    previous: str | None
+    summary: str
+    row_counts: dict[str, int]
+    changes: Changes | None = None
+    published: bool = False
+
+
+def _descriptor(build: Build, pkg: PackageConfig, config: Config, version: str,
+                created: str, stage: Path) -> dict[str, Any]:
+    m = pkg.meta
+    sources = [{"title": s.title or s.id, "path": s.location or s.table, "id": s.id}
+               for s in config.sources_for(pkg.id)]
+    resources = []
+    for res in build.resources:
+        csv = stage / "data" / f"{res.name}.csv"
+        resources.append({
+            "name": res.name, "type": "table", "path": f"data/{res.name}.csv", "format": "csv",
+            "mediatype": "text/csv", "encoding": "utf-8",
+            "title": res.title or res.name, "description": res.description,
+            "sources": [{"title": s} for s in res.sources],
+            "hash": sha256_file(csv), "bytes": csv.stat().st_size,
+            "schema": load_schema(res.schema_path)})
+    return {
+        "$schema": "https://datapackage.org/profiles/2.0/datapackage.json",
+        "name": pkg.id.replace("_", "-"), "id": pkg.id, "version": version,
+        "title": m.get("title_de", pkg.id), "title_en": m.get("title_en", ""),
+        "description": m.get("description_de", ""), "description_en": m.get("description_en", ""),
+        "keywords": m.get("keywords", []), "created": created,
+        "licenses": [{"name": m.get("license", "dl-de/by-2-0"),
+                      "path": "https://www.govdata.de/dl-de/by-2-0",
+                      "title": "Datenlizenz Deutschland – Namensnennung – Version 2.0"}],
+        "contributors": [{"title": config.catalog.get("publisher_name", "Stadt Eisenach"),
+                          "roles": ["publisher"]}],
+        "sources": sources, "resources": resources}
+
+
+def stage(build: Build, pkg: PackageConfig, config: Config, pkg_dir: Path) -> Staged:
+    """Write data, schemas and a candidate datapackage.json to a hidden staging folder."""
+    pkg_dir.mkdir(parents=True, exist_ok=True)
+    path = Path(tempfile.mkdtemp(prefix=".staging-", dir=pkg_dir))
+    (path / "data").mkdir()
+    (path / "schemas").mkdir()
+    for res in build.resources:
+        schema = load_schema(res.schema_path)
+        (path / "data" / f"{res.name}.csv").write_bytes(to_csv_bytes(res.frame, schema))
+        (path / "data" / f"{res.name}.json").write_bytes(to_json_bytes(res.frame, schema))
+        (path / "schemas" / f"{res.name}.schema.json").write_text(dump_json(schema), "utf-8")
+    desc = _descriptor(build, pkg, config, "0.0.0", "", path)
+    (path / "datapackage.json").write_text(dump_json(desc), encoding="utf-8")
+    return Staged(pkg.id, path, path / "datapackage.json")
+
+
+def _zip(src: Path, dest: Path, prefix: str) -> None:
+    """ZIP every file of ``src`` (listed before ``dest`` exists) under ``prefix/``."""
+    files = sorted(p for p in src.rglob("*") if p.is_file())
+    with zipfile.ZipFile(dest, "w", zipfile.ZIP_DEFLATED) as zf:
+        for p in files:
+            info = zipfile.ZipInfo(f"{prefix}/{p.relative_to(src).as_posix()}", ZIP_DATE)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            zf.writestr(info, p.read_bytes())
+
+
+def _checksums(rel: Path) -> None:
+    lines = [f"{sha256_file(p)}  {p.relative_to(rel).as_posix()}"
+             for p in sorted(rel.rglob("*")) if p.is_file()]
+    (rel / store.CHECKSUMS).write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def finalize(staged: Staged, build: Build, pkg: PackageConfig, config: Config,
+             changes: Changes, version: str, run_id: str, now: datetime | None = None) -> Path:
+    """Write the version-dependent files and move the release into place atomically."""
+    pkg_dir = staged.path.parent
+    created = (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    desc = _descriptor(build, pkg, config, version, created, staged.path)
+    (staged.path / "datapackage.json").write_text(dump_json(desc), encoding="utf-8")
+    ch = changes.as_dict() | {"version": version, "summary": summary(changes)}
+    (staged.path / "changes.json").write_text(dump_json(ch), encoding="utf-8")
+    prov = provenance.build(build, config, run_id, created)
+    (staged.path / "provenance.json").write_text(dump_json(prov), encoding="utf-8")
+    prev = store.latest_dir(pkg_dir)
+    (staged.path / "CHANGELOG.md").write_text(
+        docs.changelog(prev, version, created[:10], changes, build), encoding="utf-8")
+    (staged.path / "README.md").write_text(docs.readme(desc, build, config, version),
+                                           encoding="utf-8")
+    _checksums(staged.path)
+    name = f"{pkg_dir.name}-{version}"
+    _zip(staged.path, staged.path / f"{name}.zip", name)
+    final = pkg_dir / version
+    os.rename(staged.path, final)  # the complete release becomes visible in one step
+    return final
+
+
+def decide(staged: Staged, pkg_dir: Path) -> tuple[Changes, str | None, str | None]:
+    """Diff the staged candidate with the latest release: (changes, previous, next version)."""
+    prev_dir = store.latest_dir(pkg_dir)
+    previous = prev_dir.name if prev_dir else None
+    changes = diff(prev_dir, staged.path)
+    version = next_version(previous, changes.bump) if changes.bump else None
+    return changes, previous, version
+
+
+def index_release(pkg_dir: Path, version: str) -> None:
+    """Add a finished release to versions.json and point `latest` at it."""
+    index = store.read_versions(pkg_dir)
+    index["versions"] = [e for e in index["versions"] if e["version"] != version]
+    index["versions"].append(store.entry_for(pkg_dir, version))
+    store.write_versions(pkg_dir, index)
+    store.set_latest(pkg_dir, index["latest"])
+
+
+def discard(staged: Staged) -> None:
+    """Remove a staging folder (dry run, invalid or unchanged candidate)."""
+    shutil.rmtree(staged.path, ignore_errors=True)
+
+
+def row_counts(staged: Staged) -> dict[str, int]:
+    """Rows per resource in a staged candidate."""
+    out = {}
+    for p in sorted((staged.path / "data").glob("*.csv")):
+        with p.open(encoding="utf-8") as fh:
+            out[p.stem] = max(0, sum(1 for _ in fh) - 1)
+    return out
+
+
+def read_json(path: Path) -> Any:
+    """Read a JSON file."""
+    return json.loads(path.read_text(encoding="utf-8"))

@@ -1,0 +1,171 @@
+"""The release store of one package: versions.json, the `latest` alias, recovery, verify, prune."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+from opendata.snapshot import dump_json, sha256_file
+
+VERSION_RE = re.compile(r"^\d+\.\d+\.\d+$")
+CHECKSUMS = "checksums.sha256"
+
+
+def _key(version: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in version.split("."))
+
+
+def release_dirs(pkg_dir: Path) -> list[str]:
+    """Version folders present on disk, oldest first."""
+    if not pkg_dir.is_dir():
+        return []
+    found = [p.name for p in pkg_dir.iterdir() if p.is_dir() and not p.is_symlink()
+             and VERSION_RE.match(p.name)]
+    return sorted(found, key=_key)
+
+
+def read_versions(pkg_dir: Path) -> dict[str, Any]:
+    """versions.json, or an empty index."""
+    path = pkg_dir / "versions.json"
+    if not path.is_file():
+        return {"package": pkg_dir.name, "latest": None, "versions": []}
+    return dict(json.loads(path.read_text(encoding="utf-8")))
+
+
+def atomic_write(path: Path, text: str) -> None:
+    """Write a file via a temp file and rename, so readers never see half of it."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8", newline="\n")
+    os.replace(tmp, path)
+
+
+def write_versions(pkg_dir: Path, index: dict[str, Any]) -> None:
+    """Write versions.json atomically, newest release first."""
+    index["versions"].sort(key=lambda e: _key(e["version"]), reverse=True)
+    live = [e["version"] for e in index["versions"] if not e.get("removed")]
+    index["latest"] = live[0] if live else None
+    atomic_write(pkg_dir / "versions.json", dump_json(index))
+
+
+def set_latest(pkg_dir: Path, version: str) -> None:
+    """Point the `latest` alias (a relative symlink) at a version, atomically."""
+    tmp = pkg_dir / ".latest.tmp"
+    if tmp.is_symlink() or tmp.exists():
+        tmp.unlink()
+    os.symlink(version, tmp)
+    os.replace(tmp, pkg_dir / "latest")
+
+
+def latest_version(pkg_dir: Path) -> str | None:
+    """The newest live release according to versions.json."""
+    return read_versions(pkg_dir).get("latest")
+
+
+def latest_dir(pkg_dir: Path) -> Path | None:
+    """Folder of the newest release, or None."""
+    version = latest_version(pkg_dir)
+    return pkg_dir / version if version else None
+
+
+def entry_for(pkg_dir: Path, version: str) -> dict[str, Any]:
+    """The versions.json entry describing a finished release folder."""
+    rel = pkg_dir / version
+    changes = json.loads((rel / "changes.json").read_text(encoding="utf-8"))
+    prov = json.loads((rel / "provenance.json").read_text(encoding="utf-8"))
+    zip_path = rel / f"{pkg_dir.name}-{version}.zip"
+    return {"version": version, "date": prov.get("created", ""),
+            "summary": changes.get("summary", ""), "bump": changes.get("bump"),
+            "zip": f"{version}/{zip_path.name}", "zip_sha256": sha256_file(zip_path),
+            "checksums_sha256": sha256_file(rel / CHECKSUMS)}
+
+
+def recover(pkg_dir: Path) -> list[str]:
+    """Finish interrupted publishes: drop staging folders, index finished releases, fix latest."""
+    if not pkg_dir.is_dir():
+        return []
+    for p in pkg_dir.iterdir():
+        if p.name.startswith(".staging-"):
+            shutil.rmtree(p, ignore_errors=True)
+    index = read_versions(pkg_dir)
+    known = {e["version"] for e in index["versions"]}
+    added = [v for v in release_dirs(pkg_dir) if v not in known]
+    for v in added:
+        index["versions"].append(entry_for(pkg_dir, v))
+    if added or not (pkg_dir / "versions.json").exists():
+        write_versions(pkg_dir, index)
+    latest = index.get("latest")
+    link = pkg_dir / "latest"
+    if latest and (not link.is_symlink() or os.readlink(link) != latest):
+        set_latest(pkg_dir, latest)
+    return added
+
+
+def verify_release(rel: Path, entry: dict[str, Any] | None) -> list[str]:
+    """Re-check every file of a release against the hashes recorded at release time."""
+    problems: list[str] = []
+    entry = entry or {}
+    expected_checksums_sha = entry.get("checksums_sha256")
+    zip_name = f"{rel.parent.name}-{rel.name}.zip"
+    zip_path = rel / zip_name
+    if entry.get("zip_sha256") and (not zip_path.is_file()
+                                    or sha256_file(zip_path) != entry["zip_sha256"]):
+        problems.append(f"{zip_path}: missing or differs from the sha256 in versions.json")
+    sums = rel / CHECKSUMS
+    if not sums.is_file():
+        return [f"{rel}: {CHECKSUMS} is missing"]
+    if expected_checksums_sha and sha256_file(sums) != expected_checksums_sha:
+        problems.append(f"{sums}: differs from the hash recorded in versions.json")
+    listed = set()
+    for line in sums.read_text(encoding="utf-8").splitlines():
+        digest, name = line.split("  ", 1)
+        listed.add(name)
+        path = rel / name
+        if not path.is_file():
+            problems.append(f"{path}: missing")
+        elif sha256_file(path) != digest:
+            problems.append(f"{path}: modified (expected sha256 {digest}, got {sha256_file(path)})")
+    for path in sorted(rel.rglob("*")):
+        name = path.relative_to(rel).as_posix()
+        if path.is_file() and name not in listed and name not in (CHECKSUMS, zip_name):
+            problems.append(f"{path}: not part of the release (added after publication)")
+    return problems
+
+
+def verify_package(pkg_dir: Path) -> list[str]:
+    """Verify every live release listed in versions.json, plus the latest alias."""
+    index = read_versions(pkg_dir)
+    problems: list[str] = []
+    for entry in index["versions"]:
+        rel = pkg_dir / entry["version"]
+        if entry.get("removed"):
+            if rel.exists():
+                problems.append(f"{rel}: marked removed in versions.json but still present")
+            continue
+        if not rel.is_dir():
+            problems.append(f"{rel}: listed in versions.json but missing")
+            continue
+        problems += verify_release(rel, entry)
+    link = pkg_dir / "latest"
+    if index.get("latest") and (not link.is_symlink() or os.readlink(link) != index["latest"]):
+        problems.append(f"{link}: does not point at {index['latest']}")
+    return problems
+
+
+def prune(pkg_dir: Path, keep: int) -> list[str]:
+    """Remove all but the newest ``keep`` releases; versions.json keeps them marked removed."""
+    if keep < 1:
+        raise ValueError("keep must be at least 1")
+    index = read_versions(pkg_dir)
+    live = [e for e in index["versions"] if not e.get("removed")]
+    live.sort(key=lambda e: _key(e["version"]), reverse=True)
+    removed = []
+    for entry in live[keep:]:
+        entry["removed"] = True
+        write_versions(pkg_dir, index)
+        shutil.rmtree(pkg_dir / entry["version"], ignore_errors=True)
+        removed.append(entry["version"])
+    return removed

@@ -1,0 +1,88 @@
+"""Validation returns a report; the caller decides whether to publish."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from frictionless import Package
+
+from opendata.model import Build, Issue
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Report:
+    """Findings for one package candidate: frictionless errors plus custom checks."""
+
+    package: str
+    issues: list[Issue] = field(default_factory=list)
+    row_counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def errors(self) -> list[Issue]:
+        """Blocking findings."""
+        return [i for i in self.issues if i.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Issue]:
+        """Non-blocking findings."""
+        return [i for i in self.issues if i.severity == "warning"]
+
+    @property
+    def valid(self) -> bool:
+        """True when nothing blocks publication."""
+        return not self.errors
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form with a fixed key order."""
+        return {"package": self.package, "valid": self.valid,
+                "errors": len(self.errors), "warnings": len(self.warnings),
+                "row_counts": dict(sorted(self.row_counts.items())),
+                "issues": [i.as_dict() for i in self.issues]}
+
+    def summary(self, limit: int = 20) -> str:
+        """A short text for people: the first findings, then a count."""
+        head = (f"{self.package}: {'valid' if self.valid else 'INVALID'} "
+                f"({len(self.errors)} errors, {len(self.warnings)} warnings)")
+        lines = [head] + [f"  {i}" for i in self.issues[:limit]]
+        if len(self.issues) > limit:
+            lines.append(f"  ... and {len(self.issues) - limit} more (see the JSON report)")
+        return "\n".join(lines)
+
+
+def _source_of(build: Build, resource: str) -> str:
+    for res in build.resources:
+        if res.name == resource:
+            return ",".join(res.sources)
+    return ""
+
+
+def frictionless_issues(descriptor: Path, build: Build) -> tuple[list[Issue], dict[str, int]]:
+    """Validate a staged datapackage.json with frictionless; return issues and row counts."""
+    report = Package(str(descriptor)).validate()
+    issues: list[Issue] = []
+    counts: dict[str, int] = {}
+    for task in report.tasks:
+        counts[task.name] = int(task.stats.get("rows") or 0)
+        for err in task.errors:
+            row = getattr(err, "row_number", None)
+            issues.append(Issue(
+                "error", err.type, err.message, source=_source_of(build, task.name),
+                resource=task.name, row=(row - 1) if row else None,
+                field=getattr(err, "field_name", "") or ""))
+    for err in report.errors:
+        issues.append(Issue("error", err.type, err.message, resource="datapackage.json"))
+    return issues, counts
+
+
+def validate(build: Build, descriptor: Path) -> Report:
+    """Frictionless validation of the staged package plus the builder's custom checks."""
+    issues, counts = frictionless_issues(descriptor, build)
+    report = Report(build.package, list(build.issues) + issues, counts)
+    log.info("validated %s: %d errors, %d warnings", build.package,
+             len(report.errors), len(report.warnings))
+    return report
