@@ -1,0 +1,26 @@
+# Two commands on a fresh machine:  `make run`  and  `make test`.
+VENV   ?= .venv
+PYTHON ?= python3
+BIN     = $(VENV)/bin
+STAMP   = $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
+
+.PHONY: run test lint bench clean-state
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	@rm -f $(VENV)/.installed-* && touch $@
+
+run: $(STAMP)            ## the nightly job, offline, on the embedded data in data/raw
+	$(BIN)/opendata run
+
+lint: $(STAMP)
+	$(BIN)/ruff check opendata flows tests scripts benchmarks
+	$(BIN)/mypy opendata flows
+
+test: lint               ## lint, type check and the whole test suite
+	$(BIN)/pytest -q
+
+bench: $(STAMP)          ## whole-process timings: full run vs. no-change rerun
+	$(BIN)/python benchmarks/run_bench.py
