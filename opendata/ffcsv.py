@@ -131,6 +131,18 @@ def _check_header(columns: list[str], source: str) -> list[int]:
     return _dims(columns, source)
 
 
+def check_header(csv: bytes, *, source: str = "") -> list[str]:
+    """The header columns of ffcsv bytes; TerminalFetchError when the header is not ffcsv."""
+    first = csv[: csv.find(b"\n")] if b"\n" in csv else csv
+    text = _decode(first, source).strip().strip("\r")
+    if text[:1] in ("<", "{"):
+        raise _fail(source, f"got {'an HTML page' if text[:1] == '<' else 'a JSON document'} "
+                            f"instead of an ffcsv table: {text[:200]!r}")
+    columns = [c.strip('"') for c in text.split(";")]
+    _check_header(columns, source)
+    return columns
+
+
 def decimal_separator(values: pd.Series, language: str = "") -> tuple[str, str]:
     """(decimal, thousands) separators used in ``values``; ``language`` ('de'/'en') breaks ties."""
     has_c = values.str.contains(",", regex=False)

@@ -80,7 +80,7 @@ def request(
         wait: float | None = None
         try:
             resp = sess.request(method, url, data=data, headers=headers, timeout=policy.timeout)
-        except (requests.ConnectionError, requests.Timeout) as exc:
+        except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
             last = f"{type(exc).__name__} on {url}"
         else:
             if resp.status_code not in RETRY_STATUS:

@@ -2,9 +2,23 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
+
+# Prefect reads its settings at import time: give the tests their own home, no analytics,
+# and an ephemeral server (never a real PREFECT_API_URL from the developer's shell).
+os.environ["PREFECT_HOME"] = tempfile.mkdtemp(prefix="prefect-home-")
+os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+os.environ.pop("PREFECT_API_URL", None)
+for _name in ("GENESIS", "REGIONALSTATISTIK", "ZENSUS"):
+    for _suffix in ("_TOKEN", "_USERNAME", "_PASSWORD"):
+        os.environ.pop(_name + _suffix, None)
+
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from replay_server import Replay, serve, stop
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 
@@ -15,3 +29,13 @@ def shared() -> Path:
     if not SHARED.is_dir():
         pytest.skip(f"{SHARED} is absent: these tests need the shared recordings")
     return SHARED
+
+
+@pytest.fixture
+def replay(shared: Path) -> Iterator[Replay]:
+    """A GENESIS replay server on 127.0.0.1 (tests/replay_server.py); skips without ../shared."""
+    server, state = serve(shared / "genesis")
+    try:
+        yield state
+    finally:
+        stop(server)

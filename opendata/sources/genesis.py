@@ -1,0 +1,284 @@
+"""GENESIS REST 2020 client (GENESIS-Online, Regionalstatistik, Zensus 2022): tablefile, jobs, metadata."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import requests
+
+from opendata import secrets
+from opendata.config import Config, SourceConfig
+from opendata.errors import TerminalFetchError, TransientFetchError
+from opendata.ffcsv import MAX_CSV_BYTES, check_header, extract_csv, is_zip, read_ffcsv
+from opendata.http import RetryPolicy, request
+from opendata.snapshot import FetchedFile, Snapshot, dump_json, sha256_bytes
+from opendata.sources import Fetched
+
+log = logging.getLogger(__name__)
+
+RECORDED_HEADERS = ("Content-Type", "Content-Length", "Content-Disposition", "Date")
+SECRET_KEYS = frozenset({"username", "password", "token"})
+_RESULT_NAME = re.compile(r"([\w-]+_\d+)\s*$")
+
+
+class _BodyError(TerminalFetchError):
+    """A terminal fault about a received body, which is kept for diagnosis."""
+
+    def __init__(self, source: str, message: str, resp: requests.Response) -> None:
+        super().__init__(source, message)
+        self.resp, self.detail = resp, message
+
+
+def _detail(exc: TerminalFetchError) -> str:
+    return exc.message.removeprefix(f"fetch failed for source '{exc.source}': ")
+
+
+@dataclass
+class _Ctx:
+    source: SourceConfig
+    config: Config
+    policy: RetryPolicy
+    sess: requests.Session | None
+    sleep: Callable[[float], None]
+    base: str
+    headers: dict[str, str]
+
+    def setting(self, key: str, default: float) -> float:
+        env = os.environ.get(f"OPENDATA_{key.upper()}")
+        return float(env if env else self.source.options.get(key, self.config.settings.get(key, default)))
+
+    def post(self, endpoint: str, form: dict[str, str]) -> requests.Response:
+        return request(self.source.id, "POST", self.base + endpoint, policy=self.policy, data=form,
+                       headers=self.headers, sess=self.sess, sleep=self.sleep)
+
+
+def base_url(source: SourceConfig, config: Config) -> str:
+    """Base URL: env OPENDATA_<API>_BASE_URL, else source option base_url, else the API's."""
+    api = re.sub(r"\W", "_", source.api).upper()
+    env = os.environ.get(f"OPENDATA_{api}_BASE_URL", "")
+    url = env or str(source.options.get("base_url") or config.apis[source.api].base_url)
+    return url if url.endswith("/") else url + "/"
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | tuple):
+        return ",".join(_text(v) for v in value)
+    return str(value)
+
+
+def form_params(source: SourceConfig, name: str | None = None) -> dict[str, str]:
+    """The tablefile form: name, format=ffcsv and the source params (lists joined by commas)."""
+    form = {"name": name or source.table, "format": "ffcsv"}
+    form.update({k: _text(v) for k, v in source.params.items() if k.lower() not in SECRET_KEYS})
+    return form
+
+
+def _auth_headers(ctx_source: SourceConfig, config: Config) -> dict[str, str]:
+    creds = secrets.credentials(config.apis[ctx_source.api])
+    if creds is None:
+        log.info("no credentials configured for API %s; sending anonymous requests", ctx_source.api)
+        return {}
+    return {"username": creds[0], "password": creds[1]}
+
+
+def _kind(resp: requests.Response) -> str:
+    body, ctype = resp.content, resp.headers.get("Content-Type", "").lower()
+    head = body[:64].lstrip(b"\xef\xbb\xbf \r\n\t")
+    if is_zip(body) or body[:2] == b"PK" or "zip" in ctype:
+        return "zip"
+    if head[:1] in (b"{", b"[") or "json" in ctype:
+        return "json"
+    if head[:1] == b"<" or "html" in ctype or "xml" in ctype:
+        return "html"
+    if head.startswith(b"statistics_code") or "csv" in ctype:
+        return "csv"
+    return "other"
+
+
+def _status(ctx: _Ctx, resp: requests.Response) -> tuple[int, str, dict[str, Any]]:
+    try:
+        doc = resp.json()
+        status = doc.get("Status") or {}
+        return int(status["Code"]), str(status.get("Content", "")), doc
+    except (ValueError, TypeError, AttributeError, KeyError):
+        raise _BodyError(ctx.source.id, f"{resp.url} answered unreadable JSON "
+                                        f"({len(resp.content)} bytes): {resp.text[:200]!r}", resp) from None
+
+
+def _selection(form: dict[str, str]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in form.items() if v and k not in ("format", "name"))
+
+
+def _status_error(ctx: _Ctx, code: int, message: str, form: dict[str, str],
+                  resp: requests.Response) -> _BodyError:
+    sel = _selection(form) or "no further parameters"
+    if code == 104:
+        text = (f"no data for this selection: table {form['name']}, params {sel} "
+                f"(server status 104: {message}). Widen the selection in the config.")
+    else:
+        text = f"server status {code} for table {form['name']} ({sel}): {message}"
+    return _BodyError(ctx.source.id, secrets.redact(text), resp)
+
+
+def _wait_for_job(ctx: _Ctx, result: str) -> int:
+    """Poll catalogue/results until ``result`` is listed; returns the number of polls."""
+    interval = ctx.setting("job_poll_interval", 5.0)
+    max_wait, cap = ctx.setting("job_max_wait", 1800.0), max(interval, 60.0)
+    start, waited, delay, polls = time.monotonic(), 0.0, interval, 0
+    form = {"selection": result, "area": "user", "pagelength": "1"}
+    while True:
+        resp = ctx.post("catalogue/results", form)
+        polls += 1
+        code, message, doc = _status(ctx, resp)
+        listed = [i.get("Code") for i in (doc.get("List") or []) if isinstance(i, dict)]
+        if code == 0 and result in listed:
+            log.info("job result ready", extra={"source": ctx.source.id, "result": result, "polls": polls})
+            return polls
+        if code not in (0, 104):
+            raise _status_error(ctx, code, message, form | {"name": result}, resp)
+        if max(waited, time.monotonic() - start) >= max_wait:
+            raise TransientFetchError(ctx.source.id, f"GENESIS job {result} not ready after {polls} "
+                                      f"polls ({max_wait:.0f} s); try again later or raise job_max_wait")
+        ctx.sleep(delay)
+        waited += delay
+        delay = min(cap, delay * 1.5)
+
+
+def _job_result(ctx: _Ctx, message: str, resp: requests.Response) -> str:
+    m = _RESULT_NAME.search(message.strip())
+    if not m:
+        raise _BodyError(ctx.source.id, f"status 99 without a result name in {message!r}", resp)
+    return m.group(1)
+
+
+def _download(ctx: _Ctx) -> tuple[requests.Response, dict[str, str], str]:
+    """POST tablefile, following 98 (job=true) and 99 (poll, resultfile); returns the data response."""
+    form, endpoint = form_params(ctx.source), "data/tablefile"
+    for _ in range(3):
+        resp = ctx.post(endpoint, form)
+        kind = _kind(resp)
+        if kind in ("zip", "csv"):
+            return resp, form, endpoint
+        if kind != "json":
+            what = "an HTML page" if kind == "html" else f"an unexpected {kind} body"
+            raise _BodyError(ctx.source.id, f"{resp.url} answered {what} instead of a ZIP "
+                                            f"(Content-Type {resp.headers.get('Content-Type', '?')}): "
+                                            f"{resp.text[:200]!r}", resp)
+        code, message, _ = _status(ctx, resp)
+        if code == 98 and endpoint == "data/tablefile" and form.get("job") != "true":
+            log.info("table too large, resending with job=true", extra={"source": ctx.source.id})
+            form = form | {"job": "true"}
+        elif code == 99 and endpoint == "data/tablefile":
+            result = _job_result(ctx, message, resp)
+            _wait_for_job(ctx, result)
+            form = {k: v for k, v in form_params(ctx.source, result).items() if k != "job"}
+            endpoint = "data/resultfile"
+        elif code == 0:
+            raise _BodyError(ctx.source.id, f"{resp.url} answered JSON (status 0: {message}) where a "
+                                            "ZIP was expected; check format=ffcsv", resp)
+        else:
+            raise _status_error(ctx, code, message, form, resp)
+    raise _BodyError(ctx.source.id, f"no ZIP after the job flow for table {ctx.source.table}", resp)
+
+
+def _scrub(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {k: _scrub(v) for k, v in obj.items() if str(k).lower() not in SECRET_KEYS}
+    if isinstance(obj, list):
+        return [_scrub(v) for v in obj]
+    return obj
+
+
+def _iso(updated: str) -> str:
+    for fmt in ("%d.%m.%Y %H:%M:%S", "%Y-%m-%d %H:%M:%S"):  # de and en metadata
+        try:
+            return datetime.strptime(updated.rstrip("h").strip(), fmt).isoformat()
+        except ValueError:
+            pass
+    return ""
+
+
+def _metadata(ctx: _Ctx) -> tuple[FetchedFile, dict[str, Any]]:
+    form = {"name": ctx.source.table, "language": str(ctx.source.params.get("language", "de"))}
+    resp = ctx.post("metadata/table", form)
+    code, message, doc = _status(ctx, resp)
+    obj = doc.get("Object") or {}
+    if code != 0 or not isinstance(obj, dict):
+        log.warning("no table metadata", extra={"source": ctx.source.id, "status": code})
+        obj = {}
+    updated = str(obj.get("Updated") or "")
+    meta = {"table": ctx.source.table, "api": ctx.source.api, "metadata_status": code,
+            "metadata_message": secrets.redact(message),
+            "title": " ".join(str(obj.get("Content") or "").split()), "updated": updated,
+            "updated_iso": _iso(updated), "time_from": (obj.get("Time") or {}).get("From", ""),
+            "time_to": (obj.get("Time") or {}).get("To", "")}
+    body = secrets.redact(dump_json(_scrub(doc))).encode("utf-8")
+    return _file("metadata.json", "metadata", body, resp, form), meta
+
+
+def _file(name: str, role: str, content: bytes, resp: requests.Response,
+          form: dict[str, str]) -> FetchedFile:
+    headers = {k: resp.headers[k] for k in RECORDED_HEADERS if k in resp.headers}
+    return FetchedFile(name=name, content=content, url=resp.url.split("?")[0], role=role,
+                       params=dict(form), status=resp.status_code, headers=headers)
+
+
+def keep_failed(diag_dir: Path, source: str, resp: requests.Response, error: str) -> Path:
+    """Write a failed response body + what was wrong under diag_dir/<source>/<UTC ts>/."""
+    ts = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    folder = diag_dir / source / ts
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "body.bin").write_bytes(secrets.redact_bytes(resp.content))
+    info = {"url": resp.url, "status": resp.status_code, "error": secrets.redact(error),
+            "headers": {k: resp.headers[k] for k in RECORDED_HEADERS if k in resp.headers},
+            "bytes": len(resp.content)}
+    (folder / "info.json").write_text(dump_json(info), encoding="utf-8")
+    return folder
+
+
+def _data_file(ctx: _Ctx, resp: requests.Response, form: dict[str, str]) -> tuple[FetchedFile, str]:
+    limit = int(ctx.setting("max_csv_bytes", MAX_CSV_BYTES))
+    try:
+        csv = extract_csv(resp.content, source=ctx.source.id, limit=limit) if _kind(resp) == "zip" \
+            else resp.content
+        check_header(csv, source=ctx.source.id)
+    except TerminalFetchError as exc:
+        raise _BodyError(ctx.source.id, _detail(exc), resp) from None
+    name = "data.zip" if _kind(resp) == "zip" else "data.csv"
+    return _file(name, "data", resp.content, resp, form), sha256_bytes(csv)
+
+
+def fetch(source: SourceConfig, config: Config, *, policy: RetryPolicy,
+          sess: requests.Session | None = None, sleep: Callable[[float], None] = time.sleep,
+          diag_dir: Path | None = None) -> Fetched:
+    """Download one GENESIS table as ffcsv (following jobs) plus its metadata."""
+    ctx = _Ctx(source, config, policy, sess, sleep, base_url(source, config),
+               _auth_headers(source, config))
+    try:
+        resp, form, _ = _download(ctx)
+        data, content_sha = _data_file(ctx, resp, form)
+        meta_file, meta = _metadata(ctx)
+    except _BodyError as exc:
+        if diag_dir is not None:
+            folder = keep_failed(diag_dir, source.id, exc.resp, exc.detail)
+            log.error("terminal fetch fault, raw body kept", extra={"source": source.id,
+                                                                    "diag": str(folder)})
+        raise TerminalFetchError(source.id, exc.detail) from None
+    meta["job"] = form["name"] if form["name"] != source.table else ""
+    return Fetched([data, meta_file], content_sha, meta)
+
+
+def read(source: SourceConfig, snapshot: Snapshot) -> pd.DataFrame:
+    """The snapshot's data file as the stable ffcsv frame."""
+    return read_ffcsv(snapshot.read("data"), source=source.id)
