@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import shutil
+import signal
 import tempfile
 import zipfile
 from dataclasses import dataclass
@@ -22,6 +23,13 @@ from opendata.versioning import Changes, diff, next_version, summary
 
 log = logging.getLogger(__name__)
 ZIP_DATE = (2020, 10, 13, 0, 0, 0)  # fixed ZIP member time: the concept's adoption date
+KILL_ENV = "OPENDATA_TEST_KILL_AT"  # crash tests: SIGKILL this process at a named checkpoint
+
+
+def checkpoint(name: str) -> None:
+    """Crash-test hook: die by SIGKILL here when OPENDATA_TEST_KILL_AT names this point."""
+    if os.environ.get(KILL_ENV) == name:
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 @dataclass
@@ -57,9 +65,10 @@ def _descriptor(build: Build, pkg: PackageConfig, config: Config, version: str,
         resources.append({
             "name": res.name, "type": "table", "path": f"data/{res.name}.csv", "format": "csv",
             "mediatype": "text/csv", "encoding": "utf-8",
-            "title": res.title or res.name, "description": res.description,
+            "title": res.title or schema_meta(res.schema_path).get("title", res.name),
+            "description": res.description or schema_meta(res.schema_path).get("description", ""),
             "sources": [{"title": s} for s in res.sources],
-            "hash": sha256_file(csv), "bytes": csv.stat().st_size,
+            "hash": f"sha256:{sha256_file(csv)}", "bytes": csv.stat().st_size,
             "schema": load_schema(res.schema_path)})
     return {
         "$schema": "https://datapackage.org/profiles/2.0/datapackage.json",
@@ -75,6 +84,12 @@ def _descriptor(build: Build, pkg: PackageConfig, config: Config, version: str,
         "sources": sources, "resources": resources}
 
 
+def schema_meta(path: Path) -> dict[str, Any]:
+    """Title and description stored in a Table Schema file (custom properties)."""
+    schema = load_schema(path)
+    return {k: schema[k] for k in ("title", "description") if k in schema}
+
+
 def stage(build: Build, pkg: PackageConfig, config: Config, pkg_dir: Path) -> Staged:
     """Write data, schemas and a candidate datapackage.json to a hidden staging folder."""
     pkg_dir.mkdir(parents=True, exist_ok=True)
@@ -86,6 +101,7 @@ def stage(build: Build, pkg: PackageConfig, config: Config, pkg_dir: Path) -> St
         (path / "data" / f"{res.name}.csv").write_bytes(to_csv_bytes(res.frame, schema))
         (path / "data" / f"{res.name}.json").write_bytes(to_json_bytes(res.frame, schema))
         (path / "schemas" / f"{res.name}.schema.json").write_text(dump_json(schema), "utf-8")
+        checkpoint("stage-partial")
     desc = _descriptor(build, pkg, config, "0.0.0", "", path)
     (path / "datapackage.json").write_text(dump_json(desc), encoding="utf-8")
     return Staged(pkg.id, path, path / "datapackage.json")
@@ -117,6 +133,7 @@ def finalize(staged: Staged, build: Build, pkg: PackageConfig, config: Config,
     (staged.path / "datapackage.json").write_text(dump_json(desc), encoding="utf-8")
     ch = changes.as_dict() | {"version": version, "summary": summary(changes)}
     (staged.path / "changes.json").write_text(dump_json(ch), encoding="utf-8")
+    checkpoint("finalize-partial")
     prov = provenance.build(build, config, run_id, created)
     (staged.path / "provenance.json").write_text(dump_json(prov), encoding="utf-8")
     prev = store.latest_dir(pkg_dir)
@@ -127,6 +144,7 @@ def finalize(staged: Staged, build: Build, pkg: PackageConfig, config: Config,
     _checksums(staged.path)
     name = f"{pkg_dir.name}-{version}"
     _zip(staged.path, staged.path / f"{name}.zip", name)
+    checkpoint("before-rename")
     final = pkg_dir / version
     os.rename(staged.path, final)  # the complete release becomes visible in one step
     return final
@@ -146,7 +164,9 @@ def index_release(pkg_dir: Path, version: str) -> None:
     index = store.read_versions(pkg_dir)
     index["versions"] = [e for e in index["versions"] if e["version"] != version]
     index["versions"].append(store.entry_for(pkg_dir, version))
+    checkpoint("before-index")
     store.write_versions(pkg_dir, index)
+    checkpoint("before-latest")
     store.set_latest(pkg_dir, index["latest"])
 
 

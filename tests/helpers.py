@@ -1,0 +1,44 @@
+"""Small helpers shared by the pipeline tests: temp data dirs and config copies."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def copy_raw(data_dir: Path) -> Path:
+    """A data dir holding a copy of the committed raw snapshots."""
+    shutil.copytree(REPO / "data" / "raw", data_dir / "raw")
+    return data_dir
+
+
+def copy_config(dest: Path) -> Path:
+    """A copy of config/ (registry + city tables) that a test may edit; returns the TOML path."""
+    shutil.copytree(REPO / "config", dest, ignore=shutil.ignore_patterns(".tmp*"))
+    return dest / "opendata.toml"
+
+
+def tree_hashes(root: Path) -> dict[str, str]:
+    """sha256 of every file below root (symlinks as their target text)."""
+    out = {}
+    for p in sorted(root.rglob("*")):
+        rel = p.relative_to(root).as_posix()
+        if p.is_symlink():
+            out[rel] = "link:" + os.readlink(p)
+        elif p.is_file():
+            out[rel] = hashlib.sha256(p.read_bytes()).hexdigest()
+    return out
+
+
+def opendata(*args: str, env: dict[str, str] | None = None,
+             timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """Run `python -m flows ...` as a real process."""
+    full_env = dict(os.environ) | (env or {})
+    return subprocess.run([sys.executable, "-m", "flows", *args], cwd=REPO, env=full_env,
+                          capture_output=True, text=True, timeout=timeout, check=False)
