@@ -240,3 +240,13 @@ def test_base_url_env_overrides_config(replay: Replay, monkeypatch: pytest.Monke
     monkeypatch.setenv("OPENDATA_REGIONALSTATISTIK_BASE_URL", replay.url("regionalstatistik"))
     src = make_source("12411-01-01-4", "regionalstatistik", language="de")
     assert genesis.fetch(src, config, policy=POLICY).files[0].url.startswith(replay.url("regionalstatistik"))
+
+
+def test_selection_parameters_arrive_as_form_fields(replay: Replay) -> None:
+    src = make_source("12411-01-01-4", "regionalstatistik", language="de", regionalvariable="KREISE",
+                      regionalkey=["16056", "16063*"], startyear=2020, endyear=2024)
+    genesis.fetch(src, make_config(replay), policy=POLICY)  # the replay matches table + language only
+    (sent,) = replay.requests_to("data/tablefile")
+    assert sent.headers["Content-Type"] == "application/x-www-form-urlencoded"
+    assert {k: sent.form[k] for k in ("regionalvariable", "regionalkey", "startyear", "endyear")} == {
+        "regionalvariable": "KREISE", "regionalkey": "16056,16063*", "startyear": "2020", "endyear": "2024"}
