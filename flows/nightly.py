@@ -41,7 +41,7 @@ def fetch_task(source_id: str, data_dir: str, config_path: str, online: bool) ->
 
 
 @task(name="validate-and-publish", timeout_seconds=3600, cache_policy=NO_CACHE)
-def publish_task(data_dir: str, config_path: str, dry_run: bool, run_id: str) -> Any:
+def publish_task(data_dir: str, config_path: str, dry_run: bool, run_id: str) -> pipeline.RunResult:
     """Validate every package and publish them only if all are valid."""
     cfg = config_mod.load(Path(config_path))
     return pipeline.publish_all(cfg, Paths(Path(data_dir)), dry_run=dry_run, run_id=run_id)
@@ -49,13 +49,13 @@ def publish_task(data_dir: str, config_path: str, dry_run: bool, run_id: str) ->
 
 @flow(name="nightly", log_prints=True)
 def nightly(data_dir: str = "data", config_path: str = "", online: bool = False,
-            dry_run: bool = False) -> Any:
+            dry_run: bool = False) -> pipeline.RunResult:
     """Fetch all sources, validate, and publish new releases."""
     config_path = config_path or str(config_mod.CONFIG_FILE)
     cfg = config_mod.load(Path(config_path))
     fetched = [fetch_task(s.id, data_dir, config_path, online) for s in cfg.sources]
     run_id = str(flow_run.get_id() or "")
-    result = publish_task(data_dir, config_path, dry_run, run_id)
+    result: pipeline.RunResult = publish_task(data_dir, config_path, dry_run, run_id)
     result.fetched = [pipeline.FetchResult(f["source"], Path(f["snapshot"]), f["changed"], f["mode"])
                       for f in fetched]
     from flows import artifacts

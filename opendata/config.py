@@ -12,7 +12,7 @@ from opendata.paths import CONFIG_FILE, SCHEMAS_DIR
 
 KINDS = ("genesis", "table")
 CADENCES = {"daily": 2, "weekly": 10, "monthly": 40, "quarterly": 100, "yearly": 400, "irregular": 0}
-SOURCE_REQUIRED = {"id": str, "kind": str, "package": str, "schema": str, "license": str,
+SOURCE_REQUIRED: dict[str, type] = {"id": str, "kind": str, "package": str, "schema": str, "license": str,
                    "attribution": str}
 KIND_REQUIRED: dict[str, dict[str, type]] = {"genesis": {"api": str, "table": str},
                                              "table": {"location": str}}

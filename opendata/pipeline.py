@@ -239,7 +239,7 @@ def publish_all(config: Config, paths: Paths, *, packages: list[str] | None = No
 def regenerate_site(config: Config, paths: Paths) -> None:
     """Rebuild the catalog and pages from the published packages (when those modules exist)."""
     try:
-        from opendata import site
+        from opendata import site  # type: ignore[attr-defined,unused-ignore]
     except ImportError:
         log.info("no site module yet; catalog and pages not generated")
         return

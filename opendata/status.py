@@ -47,10 +47,11 @@ def collect(cfg: Config, paths: Paths, now: datetime | None = None) -> dict[str,
     runs = runlog.read(paths)
     last_ok, last_fail = _last(runs, "success"), _last(runs, "failed")
     failing = bool(last_fail and (not last_ok or last_fail["finished"] > last_ok["finished"]))
-    packages = []
+    packages: list[dict[str, Any]] = []
     for pkg in sorted(cfg.packages):
         index = store.read_versions(paths.package_dir(pkg))
-        latest = next((e for e in index["versions"] if e["version"] == index.get("latest")), None)
+        entries: list[dict[str, Any]] = list(index.get("versions") or [])
+        latest = next((e for e in entries if e["version"] == index.get("latest")), None)
         packages.append({"package": pkg, "latest_version": index.get("latest"),
                          "released_at": latest["date"] if latest else None,
                          "sources": source_freshness(cfg, paths, pkg, now)})

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from replay_server import Replay, serve, stop
 
 # Prefect reads its settings at import time: give the tests their own home, no analytics,
 # and an ephemeral server (never a real PREFECT_API_URL from the developer's shell).
@@ -13,12 +18,6 @@ os.environ.pop("PREFECT_API_URL", None)
 for _name in ("GENESIS", "REGIONALSTATISTIK", "ZENSUS"):
     for _suffix in ("_TOKEN", "_USERNAME", "_PASSWORD"):
         os.environ.pop(_name + _suffix, None)
-
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
-from replay_server import Replay, serve, stop
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 

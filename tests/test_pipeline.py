@@ -60,7 +60,8 @@ def test_second_run_is_unchanged(published: tuple[Path, str, str]) -> None:
     data, _, again = published
     for pkg in PACKAGES:
         assert f"{pkg}: unchanged (1.0.0)" in again
-        dirs = sorted(p.name for p in (data / "published" / pkg).iterdir() if p.is_dir() and not p.is_symlink())
+        pkg_dir = data / "published" / pkg
+        dirs = sorted(p.name for p in pkg_dir.iterdir() if p.is_dir() and not p.is_symlink())
         assert dirs == ["1.0.0"]
 
 
