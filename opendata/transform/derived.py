@@ -1,0 +1,122 @@
+"""Derived integration indicators from the tidy statistics resources, and what cannot be derived."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from opendata.transform.indicators import DERIVED_COLUMNS, PROTECTION_TOP_LEVEL, Part, derive, part
+
+Frames = dict[str, pd.DataFrame]
+Keys = dict[str, list[str]]
+ROUNDED_NOTE = ("12531-0043 has no 'Insgesamt' rows: the numerator is the sum of the top-level "
+                "status categories over all sexes and citizenships, each cell rounded to a multiple "
+                "of 5 by the source, so it is approximate")
+
+NOT_COVERED = [
+    "Share of foreigners in the population for the Wartburgkreis, Thüringen and Deutschland, and "
+    "for Eisenach after 2017: the embedded data holds no foreigners table (Ausländerstatistik "
+    "12521); only the city's figures for Eisenach on 2017-12-31 are available.",
+    "Eisenach after the merger (from 2021-07-01): the Kreis tables 12411, 12531 and 13111 list 16056 "
+    "with '-' or not at all, and none of them has municipality rows; only the Zensus 2022 "
+    "population (1000A-0000, ARS 160630105105) describes the municipality.",
+    "Immigration history for Eisenach and the Wartburgkreis: the embedded Zensus table 1000A-2022 "
+    "covers Deutschland and the Länder only.",
+    "Protection seekers per 1,000 inhabitants for Thüringen and Deutschland: 12531-0043 and "
+    "12411-01-01-4 are embedded for the Kreise 16056 and 16063 only.",
+    "Topic fields legal integration (naturalisations, 12511), child day-care and language skills, "
+    "education, health, housing, crime, intercultural opening and subjective indicators: no "
+    "embedded source.",
+]
+
+
+def _where(frame: pd.DataFrame, **match: object) -> pd.DataFrame:
+    mask = pd.Series(True, index=frame.index)
+    for col, want in match.items():
+        mask &= frame[col].eq(want)
+    return frame[mask]
+
+
+def _employees(f: Frames, k: Keys) -> tuple[list[dict[str, object]], list[str]]:
+    emp = f["employees"]
+
+    def finder(b: pd.Series) -> tuple[Part | None, Part | None]:
+        at = {"region_key": b["region_key"], "reference_date": b["reference_date"], "sex_code": ""}
+        return (part(emp, "employees", k["employees"], nationality_code="NATA", **at),
+                part(emp, "employees", k["employees"], nationality_code="", **at))
+    spec = ("foreigners_share_employees", "percent", "labour_market", 100.0,
+            "employees(nationality_code=NATA, sex_code='') / employees(nationality_code='', "
+            "sex_code='') × 100", "")
+    return derive(_where(emp, nationality_code="", sex_code=""), spec, finder)
+
+
+def _immigration(f: Frames, k: Keys) -> tuple[list[dict[str, object]], list[str]]:
+    imm = f["immigration_history"]
+
+    def finder(b: pd.Series) -> tuple[Part | None, Part | None]:
+        at = {"region_key": b["region_key"], "reference_date": b["reference_date"],
+              "age_group_code": "", "immigration_history_variable": "WDGAT2"}
+        return (part(imm, "immigration_history", k["immigration_history"],
+                     immigration_history_code="WANDERUNG-BEID", **at),
+                part(imm, "immigration_history", k["immigration_history"],
+                     immigration_history_code="", **at))
+    spec = ("immigration_history_share", "percent", "demography", 100.0,
+            "immigration_history(WDGAT2=WANDERUNG-BEID, age total) / immigration_history(WDGAT2 "
+            "total, age total) × 100", "Zensus 2022, reference date 15 May 2022")
+    base = _where(imm, immigration_history_variable="WDGAT2", immigration_history_code="",
+                  age_group_code="")
+    return derive(base, spec, finder)
+
+
+def _protection(f: Frames, k: Keys) -> tuple[list[dict[str, object]], list[str]]:
+    pop, prot = f["population"], f["protection_seekers"]
+
+    def finder(b: pd.Series) -> tuple[Part | None, Part | None]:
+        at = {"region_key": b["region_key"], "reference_date": b["reference_date"]}
+        return (part(prot, "protection_seekers", k["protection_seekers"],
+                     protection_status_code=PROTECTION_TOP_LEVEL, **at),
+                part(pop, "population", k["population"], sex_code="", **at))
+    spec = ("protection_seekers_per_1000", "per_1000", "demography", 1000.0,
+            "sum of protection_seekers(protection_status_code in "
+            f"{'/'.join(PROTECTION_TOP_LEVEL)}) / population(sex_code='') × 1000", ROUNDED_NOTE)
+    return derive(_where(pop, sex_code=""), spec, finder)
+
+
+def _city(f: Frames, k: Keys, indicator: str, numerator: str, factor: float,
+          unit: str) -> tuple[list[dict[str, object]], list[str]]:
+    city = f["city_figures"]
+
+    def finder(b: pd.Series) -> tuple[Part | None, Part | None]:
+        at = {"region_key": b["region_key"], "reference_date": b["reference_date"],
+              "sex_code": "", "citizenship_code": ""}
+        return (part(city, "city_figures", k["city_figures"], indicator=numerator, **at),
+                part(city, "city_figures", k["city_figures"], indicator="city_inhabitants", **at))
+    spec = (indicator, unit, "demography", factor,
+            f"city_figures({numerator}) / city_figures(city_inhabitants) × {factor:g}",
+            "computed from figures reported by the city, not from official statistics")
+    return derive(_where(city, indicator="city_inhabitants"), spec, finder)
+
+
+def compute(frames: Frames, keys: Keys) -> tuple[pd.DataFrame, list[str]]:
+    """The derived_indicators rows and the list of what is missing, and why."""
+    steps = [("employees", lambda: _employees(frames, keys)),
+             ("immigration_history", lambda: _immigration(frames, keys)),
+             ("protection_seekers", lambda: _protection(frames, keys)),
+             ("city_figures", lambda: _city(frames, keys, "foreigners_share_population",
+                                            "city_foreigners", 100.0, "percent")),
+             ("city_figures", lambda: _city(frames, keys, "asylum_seekers_refugees_per_1000",
+                                            "city_asylum_seekers_refugees", 1000.0, "per_1000"))]
+    rows: list[dict[str, object]] = []
+    missing: list[str] = []
+    for needed, step in steps:
+        if needed not in frames or (needed == "protection_seekers" and "population" not in frames):
+            missing.append(f"{needed}: resource not built, derived indicators from it skipped")
+            continue
+        got, lacking = step()
+        rows += got
+        missing += lacking
+    out = pd.DataFrame(rows, columns=DERIVED_COLUMNS)
+    for col in DERIVED_COLUMNS:
+        if col not in ("value", "numerator", "denominator", "period"):
+            out[col] = out[col].astype(object)
+    out["period"] = out["period"].astype("Int64")
+    return out, missing + NOT_COVERED

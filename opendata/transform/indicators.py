@@ -1,0 +1,146 @@
+"""The indicators code list and the derived integration indicators.
+
+Derived values are computed only from rows of the same region and the same reference date,
+so nothing is ever combined across the 2021 territorial break. What the embedded data cannot
+support is listed by ``missing()``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pandas as pd
+
+GENESIS_SOURCES = {"12411": "Regionaldatenbank Deutschland, Tabelle 12411-01-01-4",
+                   "12531": "GENESIS-Online, Tabelle 12531-0043",
+                   "13111": "Regionaldatenbank Deutschland, Tabelle 13111-01-03-4",
+                   "1000A": "Zensusdatenbank, Tabellen 1000A-0000 und 1000A-2022"}
+CITY = "Stadt Eisenach, Bericht zum Integrationsmanagement für das Jahr 2017 (RIS 1038-BR/2018)"
+_ZENSUS = "Persons on the Zensus 2022 reference date (15 May 2022)"
+
+# code: (label_de, label_en, unit, kind, definition, source)
+INDICATORS: dict[str, tuple[str, str, str, str, str, str]] = {
+    "BEVSTD": ("Bevölkerungsstand", "Population", "count", "official",
+               "Population on the reference date (Fortschreibung des Bevölkerungsstandes).",
+               GENESIS_SOURCES["12411"]),
+    "BEV030": ("Schutzsuchende", "Protection seekers", "count", "official",
+               "Protection seekers on the reference date (Statistik über Schutzsuchende); "
+               "cells rounded to multiples of 5 by the source.", GENESIS_SOURCES["12531"]),
+    "ERW032": ("Sozialversicherungspflichtig Beschäftigte (Arbeitsort)",
+               "Employees subject to social insurance (place of work)", "count", "official",
+               "Employees subject to social insurance contributions, counted at their place of work.",
+               GENESIS_SOURCES["13111"]),
+    "PRS001": ("Personen", "Persons", "count", "official", _ZENSUS + " (value variable PRS001).",
+               GENESIS_SOURCES["1000A"]),
+    "PRS018": ("Personen", "Persons", "count", "official", _ZENSUS + " (value variable PRS018).",
+               GENESIS_SOURCES["1000A"]),
+    "city_inhabitants": ("Einwohner (Angabe der Stadt)", "Inhabitants (reported by the city)",
+                         "count", "city", "Inhabitants of Eisenach as reported by the city or the press.",
+                         CITY + "; Thüringische Landeszeitung (2020)"),
+    "city_foreigners": ("Ausländer (Angabe der Stadt)", "Foreigners (reported by the city)", "count",
+                        "city", "Foreign residents of Eisenach as reported by the city (countries "
+                        "of origin according to the Central Register of Foreigners, AZR).", CITY),
+    "city_asylum_seekers_refugees": ("Asylsuchende und Flüchtlinge (Angabe der Stadt)",
+                                     "Asylum seekers and refugees (reported by the city)", "count",
+                                     "city", "Asylum seekers and refugees in Eisenach as reported "
+                                     "by the city.", CITY),
+    "city_foreigners_share": ("Ausländeranteil (Angabe der Stadt)",
+                              "Share of foreigners (reported by the city)", "percent", "city",
+                              "Share of foreigners in the population, rounded, as reported by the city.",
+                              CITY),
+    "city_foreigners_under_25_share": ("Anteil der unter 25-Jährigen an den Ausländern (Angabe der "
+                                       "Stadt)", "Share of foreign residents younger than 25 "
+                                       "(reported by the city)", "percent", "city",
+                                       "Share of foreign residents younger than 25 among all foreign "
+                                       "residents, as reported by the city.", CITY),
+    "foreigners_share_employees": ("Ausländeranteil an den sozialversicherungspflichtig "
+                                   "Beschäftigten", "Share of foreigners among employees subject "
+                                   "to social insurance", "percent", "derived",
+                                   "Foreign employees / all employees × 100 (place of work).",
+                                   GENESIS_SOURCES["13111"]),
+    "immigration_history_share": ("Anteil der Bevölkerung mit Einwanderungsgeschichte",
+                                  "Share of the population with immigration history", "percent",
+                                  "derived", "Persons 'mit Einwanderungsgeschichte' (WDGAT2) / all "
+                                  "persons × 100, Zensus 2022.", GENESIS_SOURCES["1000A"]),
+    "protection_seekers_per_1000": ("Schutzsuchende je 1.000 Einwohner",
+                                    "Protection seekers per 1,000 inhabitants", "per_1000",
+                                    "derived", "Protection seekers (sum of the top-level status "
+                                    "categories, each cell rounded to 5 by the source) / population "
+                                    "× 1,000, same region and reference date.",
+                                    GENESIS_SOURCES["12531"] + "; " + GENESIS_SOURCES["12411"]),
+    "foreigners_share_population": ("Ausländeranteil an der Bevölkerung",
+                                    "Share of foreigners in the population", "percent", "derived",
+                                    "Foreigners / inhabitants × 100.", CITY),
+    "asylum_seekers_refugees_per_1000": ("Asylsuchende und Flüchtlinge je 1.000 Einwohner",
+                                         "Asylum seekers and refugees per 1,000 inhabitants",
+                                         "per_1000", "derived", "Asylum seekers and refugees / "
+                                         "inhabitants × 1,000 (figures reported by the city).", CITY),
+}
+
+PROTECTION_TOP_LEVEL = ("SCHUTZST-OF", "SCHUTZST-AK-1", "SCHUTZST-X")
+"""Top-level protection status categories of 12531-0043 (open, recognised, without status).
+The others are nested in them: AK-2 + AK-5 = AK-1, AK-3 + AK-4 = AK-2, AUSRPFL-* within X
+(checked on the recorded table: the sums agree within the source's rounding to 5)."""
+
+INDICATOR_COLUMNS = ["code", "label_de", "label_en", "unit", "kind", "definition", "source"]
+DERIVED_COLUMNS = ["region_key", "region_name", "region_level", "reference_date", "period",
+                   "indicator", "value", "unit", "numerator", "denominator", "formula",
+                   "input_keys", "topic", "note"]
+
+
+def indicators_frame(codes: set[str]) -> pd.DataFrame:
+    """The code list of the given indicator codes (unknown codes get the code as label)."""
+    rows = []
+    for code in sorted(codes):
+        de, en, unit, kind, definition, source = INDICATORS.get(
+            code, (code, code, "count", "official", "Undocumented GENESIS value variable.", ""))
+        rows.append(dict(zip(INDICATOR_COLUMNS, (code, de, en, unit, kind, definition, source),
+                             strict=True)))
+    return pd.DataFrame(rows, columns=INDICATOR_COLUMNS, dtype=object)
+
+
+def _key(resource: str, row: pd.Series, fields: list[str]) -> str:
+    return f"{resource}(" + ", ".join(f"{f}={row[f]}" for f in fields) + ")"
+
+
+@dataclass
+class Part:
+    """One side of a fraction: the summed value and the keys of its input rows."""
+
+    value: float
+    keys: list[str]
+
+
+def part(frame: pd.DataFrame, resource: str, pk: list[str], **match: object) -> Part | None:
+    """Sum of the rows matching ``match`` (values in tuples mean 'any of'); None if none or NaN."""
+    mask = pd.Series(True, index=frame.index)
+    for col, want in match.items():
+        mask &= frame[col].isin(want) if isinstance(want, tuple) else frame[col].eq(want)
+    rows = frame[mask]
+    if rows.empty or rows["value"].isna().any():
+        return None
+    return Part(float(rows["value"].sum()), [_key(resource, r, pk) for _, r in rows.iterrows()])
+
+
+Spec = tuple[str, str, str, float, str, str]  # indicator, unit, topic, factor, formula, note
+Finder = Callable[[pd.Series], tuple[Part | None, Part | None]]
+
+
+def derive(base: pd.DataFrame, spec: Spec, finder: Finder) -> tuple[list[dict[str, object]], list[str]]:
+    """One derived row per base row whose numerator and denominator both exist."""
+    indicator, unit, topic, factor, formula, note = spec
+    rows, missing = [], []
+    for _, b in base.iterrows():
+        num, den = finder(b)
+        where = f"{indicator} for {b['region_key']} ({b['region_name']}) on {b['reference_date']}"
+        if num is None or den is None or den.value == 0:
+            missing.append(f"{where}: an input value is missing in the source (marker or no row)")
+            continue
+        rows.append({"region_key": b["region_key"], "region_name": b["region_name"],
+                     "region_level": b["region_level"], "reference_date": b["reference_date"],
+                     "period": b["period"], "indicator": indicator,
+                     "value": round(num.value / den.value * factor, 2), "unit": unit,
+                     "numerator": num.value, "denominator": den.value, "formula": formula,
+                     "input_keys": " | ".join(num.keys + den.keys), "topic": topic, "note": note})
+    return rows, missing

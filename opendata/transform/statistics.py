@@ -1,0 +1,127 @@
+"""Package builder ``statistics``: ffcsv snapshots → tidy resources, code lists, derived indicators.
+
+Every configured source of the package becomes one tidy resource shaped by its Table Schema
+(``schemas/<package>/<resource>.schema.json``); the builder adds ``derived_indicators``,
+``regions``, ``indicators`` and ``series_breaks``. Custom checks become error ``Issue``s.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from opendata.config import Config, PackageConfig, SourceConfig
+from opendata.errors import OpendataError
+from opendata.ffcsv import read_ffcsv
+from opendata.model import Build, Issue, Resource
+from opendata.paths import SCHEMAS_DIR
+from opendata.snapshot import Snapshot
+from opendata.sources import kind_module
+from opendata.tables import field_names, load_schema, primary_key
+from opendata.transform import derived, regions
+from opendata.transform.indicators import indicators_frame
+from opendata.transform.stat_checks import check_all
+from opendata.transform.tidy import tidy_city, tidy_genesis
+
+log = logging.getLogger(__name__)
+NOTES = [
+    "Protection seekers (12531-0043): the table has no 'Insgesamt' rows; every total in this "
+    "package computed from it is a sum of detail cells that the source rounds to multiples of 5.",
+    "city_figures are figures reported by the City of Eisenach and the press, not official "
+    "statistics.",
+    "Region keys are strings: read them as text to keep leading zeros.",
+]
+
+
+def schema_path(package: str, resource: str) -> Path:
+    """The Table Schema file of one resource of a package."""
+    return SCHEMAS_DIR / package / f"{resource}.schema.json"
+
+
+def _sorted(frame: pd.DataFrame, pk: list[str]) -> pd.DataFrame:
+    return frame.sort_values(pk, kind="stable").reset_index(drop=True) if pk else frame
+
+
+def _tidy(source: SourceConfig, snap: Snapshot, fields: list[str]) -> tuple[pd.DataFrame, list[Issue]]:
+    if source.kind == "genesis":
+        return tidy_genesis(read_ffcsv(snap.read("data"), source=source.id), source,
+                            source.resource, fields)
+    raw = kind_module(source.kind).read(source, snap)
+    return tidy_city(raw, source, source.resource, fields)
+
+
+def _resource(package: str, name: str, frame: pd.DataFrame, sources: list[str]) -> Resource:
+    path = schema_path(package, name)
+    schema = load_schema(path)
+    frame = _sorted(frame[field_names(schema)], primary_key(schema))
+    return Resource(name, frame, path, title=schema.get("title", name),
+                    description=schema.get("description", ""), sources=sources)
+
+
+def _source_resource(package: str, source: SourceConfig, snap: Snapshot | None,
+                     issues: list[Issue]) -> Resource | None:
+    if snap is None:
+        issues.append(Issue("error", "missing-snapshot", "no raw snapshot for this source; run "
+                            "'opendata fetch'", source=source.id, resource=source.resource))
+        return None
+    schema = load_schema(schema_path(package, source.resource))
+    try:
+        frame, found = _tidy(source, snap, field_names(schema))
+    except OpendataError as exc:
+        issues.append(Issue("error", "unreadable-source", exc.message, source=source.id,
+                            resource=source.resource))
+        return None
+    issues += found
+    res = _resource(package, source.resource, frame, [source.id])
+    issues += check_all(res.frame, primary_key(schema), regions.known_keys(), source.id, res.name)
+    log.info("built %s from %s: %d rows", res.name, source.id, len(res.frame))
+    return res
+
+
+def _code_lists(package: str, built: list[Resource], issues: list[Issue]) -> list[Resource]:
+    codes = {c for r in built if "indicator" in r.frame.columns for c in r.frame["indicator"]}
+    out = [_resource(package, "regions", regions.regions_frame(), []),
+           _resource(package, "indicators", indicators_frame(codes), []),
+           _resource(package, "series_breaks", regions.breaks_frame(), [])]
+    for res in out:
+        schema = load_schema(res.schema_path)
+        issues += check_all(res.frame, primary_key(schema), regions.known_keys(), "", res.name)
+    return out
+
+
+def _temporal(built: list[Resource]) -> tuple[str, str] | None:
+    dates = sorted(d for r in built if "reference_date" in r.frame.columns
+                   for d in r.frame["reference_date"] if d)
+    return (dates[0], dates[-1]) if dates else None
+
+
+def _meta(config: Config, package: str, built: list[Resource], missing: list[str]) -> dict[str, Any]:
+    return {"temporal": _temporal(built), "breaks": regions.breaks_text(), "missing": missing,
+            "notes": NOTES, "attribution": [s.attribution for s in config.sources_for(package)],
+            "rows": {r.name: len(r.frame) for r in built}}
+
+
+def build(package: PackageConfig, config: Config, snapshots: dict[str, Snapshot],
+          previous: Path | None) -> Build:
+    """Build the statistics package from the newest snapshot of each of its sources."""
+    issues: list[Issue] = []
+    built: list[Resource] = []
+    used: list[Snapshot] = []
+    for source in config.sources_for(package.id):
+        snap = snapshots.get(source.id)
+        res = _source_resource(package.id, source, snap, issues)
+        if res is not None and snap is not None:
+            built.append(res)
+            used.append(snap)
+    frames = {r.name: r.frame for r in built}
+    keys = {r.name: primary_key(load_schema(r.schema_path)) for r in built}
+    frame, missing = derived.compute(frames, keys)
+    der = _resource(package.id, "derived_indicators", frame, [r.sources[0] for r in built])
+    issues += check_all(der.frame, keys.get("derived_indicators", primary_key(
+        load_schema(der.schema_path))), regions.known_keys(), "", der.name)
+    built.append(der)
+    built += _code_lists(package.id, built, issues)
+    return Build(package.id, built, used, issues, _meta(config, package.id, built, missing))

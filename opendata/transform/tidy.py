@@ -1,0 +1,160 @@
+"""ffcsv long frames (and the city's figures table) → tidy resources shaped by their Table Schema.
+
+The builder is generic: region = the first classifying variable; every further classifying
+variable is named through ``DIMENSIONS`` and fills the schema fields ``<dim>_code``,
+``<dim>_label`` (and ``<dim>_variable`` when the schema has it). Adding a GENESIS table is a
+config entry plus a schema (plus a line here if it brings a new variable code).
+"""
+
+from __future__ import annotations
+
+import re
+from numbers import Integral
+
+import pandas as pd
+
+from opendata.config import SourceConfig
+from opendata.model import Issue
+from opendata.transform.regions import REGION_VARIABLES, levels
+
+DIMENSIONS: dict[str, str] = {
+    "GES": "sex",
+    "NAT": "nationality",
+    "SCHST2": "protection_status",
+    "STAAG5": "citizenship",
+    "ALTGR2": "age_group",
+    "WDGAT1": "immigration_history",
+    "WDGAT2": "immigration_history",
+}
+"""GENESIS classifying variable code → dimension name used in the tidy column names."""
+
+UNITS: dict[str, str] = {"Anzahl": "count", "count": "count", "number": "count",
+                         "Prozent": "percent", "%": "percent", "percent": "percent"}
+"""Units as written by the source → unit codes of the package."""
+
+TOTAL_LABEL = "Insgesamt"
+
+
+def _issue(code: str, source: SourceConfig, resource: str, message: str, field: str = "",
+           row: int | None = None, severity: str = "error") -> Issue:
+    return Issue(severity, code, message, source=source.id, resource=resource, row=row, field=field)
+
+
+def _dim_numbers(frame: pd.DataFrame) -> list[int]:
+    return sorted(int(m.group(1)) for c in frame.columns if (m := re.fullmatch(r"dim(\d+)_code", c)))
+
+
+def _region(frame: pd.DataFrame, source: SourceConfig, resource: str,
+            out: pd.DataFrame, issues: list[Issue]) -> None:
+    variables = sorted(set(frame["dim1_variable_code"]))
+    unknown = [v for v in variables if v not in REGION_VARIABLES]
+    if unknown:
+        issues.append(_issue("unknown-region-variable", source, resource,
+                             f"first classifying variable {unknown} is not a known regional variable; "
+                             "add it to opendata.transform.regions.REGION_VARIABLES",
+                             field="dim1_variable_code"))
+    out["region_key"] = frame["dim1_code"].astype(object)
+    out["region_name"] = frame["dim1_label"].astype(object)
+    by_key = levels()
+    by_var = frame["dim1_variable_code"].map(REGION_VARIABLES).fillna("")
+    out["region_level"] = pd.Series([by_key.get(k, v) for k, v in zip(out["region_key"], by_var,
+                                                                         strict=True)],
+                                    index=out.index, dtype=object)
+
+
+def _dimension(frame: pd.DataFrame, n: int, fields: list[str], source: SourceConfig,
+               resource: str, out: pd.DataFrame, issues: list[Issue]) -> None:
+    variables = sorted(set(frame[f"dim{n}_variable_code"]))
+    names = {DIMENSIONS.get(v, "") for v in variables}
+    if "" in names or len(names) != 1:
+        issues.append(_issue("unknown-variable", source, resource,
+                             f"classifying variable(s) {variables} (position {n}) map to {sorted(names)}; "
+                             "add each code to opendata.transform.tidy.DIMENSIONS",
+                             field=f"dim{n}_variable_code"))
+        return
+    name = names.pop()
+    if f"{name}_code" not in fields:
+        issues.append(_issue("schema-lacks-dimension", source, resource,
+                             f"schema has no field {name}_code for variable(s) {variables}; "
+                             f"add {name}_code and {name}_label to the schema", field=f"{name}_code"))
+        return
+    if len(variables) > 1 and f"{name}_variable" not in fields:
+        issues.append(_issue("schema-lacks-dimension", source, resource,
+                             f"variables {variables} share dimension {name}; add {name}_variable "
+                             "to the schema", field=f"{name}_variable"))
+    if f"{name}_variable" in fields:
+        out[f"{name}_variable"] = frame[f"dim{n}_variable_code"].astype(object)
+    out[f"{name}_code"] = frame[f"dim{n}_code"].astype(object)
+    out[f"{name}_label"] = frame[f"dim{n}_label"].astype(object)
+
+
+def _period(reference_date: pd.Series, time: pd.Series) -> pd.Series:
+    year = reference_date.str.slice(0, 4).where(reference_date.ne(""), time.str.slice(0, 4))
+    return pd.to_numeric(year, errors="coerce").astype("Int64")
+
+
+def _units(raw: pd.Series, source: SourceConfig, resource: str, issues: list[Issue]) -> pd.Series:
+    unknown = sorted(set(raw) - set(UNITS))
+    if unknown:
+        issues.append(_issue("unknown-unit", source, resource,
+                             f"unit(s) {unknown} unknown; add them to opendata.transform.tidy.UNITS",
+                             field="value_unit"))
+    return raw.map(UNITS).fillna("").astype(object)
+
+
+def tidy_genesis(frame: pd.DataFrame, source: SourceConfig, resource: str,
+                 fields: list[str]) -> tuple[pd.DataFrame, list[Issue]]:
+    """An ffcsv frame (see ARCHITECTURE.md) → the tidy columns of ``fields`` plus issues."""
+    issues: list[Issue] = []
+    out = pd.DataFrame(index=frame.index)
+    _region(frame, source, resource, out, issues)
+    out["reference_date"] = frame["reference_date"].astype(object)
+    out["period"] = _period(frame["reference_date"], frame["time"])
+    for n in _dim_numbers(frame)[1:]:
+        _dimension(frame, n, fields, source, resource, out, issues)
+    out["indicator"] = frame["value_variable_code"].astype(object)
+    out["value"] = frame["value"].astype("float64")
+    out["unit"] = _units(frame["value_unit"], source, resource, issues)
+    out["value_note"] = frame["value_note"].astype(object)
+    out["quality"] = frame["value_q"].astype(object)
+    out["source_table"] = pd.Series(source.table, index=out.index, dtype=object)
+    return conform(out, fields, source, resource, issues), issues
+
+
+def tidy_city(frame: pd.DataFrame, source: SourceConfig, resource: str,
+              fields: list[str]) -> tuple[pd.DataFrame, list[Issue]]:
+    """The city's figures table (all-string cells) → tidy columns plus issues."""
+    issues: list[Issue] = []
+    out = frame.copy()
+    by_key = levels()
+    out["region_level"] = out["region_key"].map(lambda k: by_key.get(k, "")).astype(object)
+    out["period"] = _period(out["reference_date"], out["reference_date"])
+    for dim in ("sex", "citizenship"):
+        total = out[f"{dim}_code"].eq("")
+        out[f"{dim}_label"] = out[f"{dim}_label"].where(~total, TOTAL_LABEL)
+    values = pd.to_numeric(out["value"], errors="coerce")
+    for row in out.index[values.isna()]:
+        issues.append(_issue("not-a-number", source, resource,
+                             f"value {out.at[row, 'value']!r} is not a number; write digits only "
+                             "(decimal point '.')", field="value", row=_row(row)))
+    out["value"] = values.astype("float64")
+    out["value_note"] = pd.Series("", index=out.index, dtype=object)
+    out["quality"] = pd.Series("", index=out.index, dtype=object)
+    return conform(out, fields, source, resource, issues), issues
+
+
+def _row(index: object) -> int | None:
+    return int(index) if isinstance(index, Integral) else None
+
+
+def conform(out: pd.DataFrame, fields: list[str], source: SourceConfig, resource: str,
+            issues: list[Issue]) -> pd.DataFrame:
+    """Keep exactly the schema's fields, in schema order; a missing field is an error issue."""
+    for name in fields:
+        if name not in out.columns:
+            issues.append(_issue("field-not-filled", source, resource,
+                                 f"schema field {name} cannot be filled from source {source.id}; "
+                                 "check the schema against the table's classifying variables",
+                                 field=name))
+            out[name] = ""
+    return out[fields]
