@@ -1,4 +1,9 @@
-"""GENESIS REST 2020 client (GENESIS-Online, Regionalstatistik, Zensus 2022): tablefile, jobs, metadata."""
+"""GENESIS REST 2020 client (GENESIS-Online, Regionalstatistik, Zensus 2022): tablefile, jobs, metadata.
+
+Settings (config ``[settings]``, per-source ``options``, env ``OPENDATA_<KEY>`` wins):
+``job_poll_interval`` (5 s, grows x1.5 up to 60 s), ``job_max_wait`` (1800 s), ``max_csv_bytes``.
+Base URL: env ``OPENDATA_<API>_BASE_URL``, else ``options.base_url``, else ``[apis.<api>].base_url``.
+"""
 
 from __future__ import annotations
 
