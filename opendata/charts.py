@@ -1,0 +1,133 @@
+"""Inline SVG bar charts built from published CSV rows (no JavaScript, no external files)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from html import escape
+
+Rows = list[dict[str, str]]
+BAR = "#1f5f8b"  # 7.0:1 on white
+TEXT = "#1a1a1a"
+LEVEL_ORDER = {"municipality": 0, "district": 1, "state": 2, "country": 3}
+PROTECTION_TOP_LEVEL = ("SCHUTZST-OF", "SCHUTZST-AK-1", "SCHUTZST-X")
+UNITS = {"percent": "%", "per_1000": "je 1.000 / per 1,000", "count": "Anzahl / count"}
+
+
+@dataclass
+class Chart:
+    """One chart: headings, the SVG (None when its data is missing) and a note."""
+
+    id: str
+    title_de: str
+    title_en: str
+    svg: str | None
+    note: str
+
+
+def _fmt(value: float) -> str:
+    text = f"{value:,.2f}".rstrip("0").rstrip(".")
+    return text.replace(",", " ").replace(".", ",")
+
+
+def hbar(chart_id: str, title: str, desc: str, items: list[tuple[str, float]], unit: str) -> str:
+    """A horizontal bar chart as accessible inline SVG (role=img, <title>, <desc>)."""
+    label_w, bar_w, row_h, top = 300, 340, 28, 10
+    width, height = label_w + bar_w + 90, top + row_h * len(items) + 10
+    top_value = max((v for _, v in items), default=0.0) or 1.0
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" role="img" id="{escape(chart_id)}" '
+             f'width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
+             f'aria-labelledby="{chart_id}-t {chart_id}-d">',
+             f'<title id="{chart_id}-t">{escape(title)}</title>',
+             f'<desc id="{chart_id}-d">{escape(desc)}</desc>']
+    for i, (label, value) in enumerate(items):
+        y = top + i * row_h
+        w = max(1.0, bar_w * value / top_value)
+        parts.append(f'<text x="{label_w - 8}" y="{y + 18}" text-anchor="end" fill="{TEXT}" '
+                     f'font-size="13">{escape(label)}</text>')
+        parts.append(f'<rect x="{label_w}" y="{y + 4}" width="{w:.1f}" height="{row_h - 8}" '
+                     f'fill="{BAR}"/>')
+        parts.append(f'<text x="{label_w + w + 6:.1f}" y="{y + 18}" fill="{TEXT}" '
+                     f'font-size="13">{escape(_fmt(value))} {escape(unit)}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _num(text: str) -> float | None:
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return None
+
+
+def _describe(items: list[tuple[str, float]], unit: str) -> str:
+    return "; ".join(f"{label}: {_fmt(v)} {unit}" for label, v in items)
+
+
+def share_charts(derived: Rows | None, indicators: Rows | None) -> list[Chart]:
+    """One chart per percent indicator in derived_indicators: regions side by side."""
+    labels = {r.get("code", ""): r for r in indicators or []}
+    groups: dict[str, list[dict[str, str]]] = defaultdict(list)
+    for row in derived or []:
+        if row.get("unit") == "percent" and _num(row.get("value", "")) is not None:
+            groups[row.get("indicator", "")].append(row)
+    charts = []
+    for code in sorted(groups):
+        rows = sorted(groups[code], key=lambda r: (LEVEL_ORDER.get(r.get("region_level", ""), 9),
+                                                   r.get("region_name", ""),
+                                                   r.get("reference_date", "")))
+        items = [(f"{r.get('region_name', '')} ({r.get('reference_date', '')})",
+                  float(r["value"])) for r in rows]
+        label = labels.get(code, {})
+        de, en = label.get("label_de") or code, label.get("label_en") or code
+        svg = hbar(f"chart-{code}", f"{de} / {en}", _describe(items, "%"), items, "%")
+        charts.append(Chart(f"chart-{code}", de, en, svg,
+                            "Quelle: derived_indicators (Formel und Eingangswerte dort). "
+                            "Source: derived_indicators (formula and inputs there)."))
+    if not charts:
+        charts.append(Chart("chart-shares", "Anteile im Vergleich", "Shares compared", None,
+                            "Keine Anteilswerte veröffentlicht. No shares published."))
+    return charts
+
+
+def protection_chart(rows: Rows | None) -> Chart:
+    """Protection seekers by top-level status (sum over sex and citizenship), latest date."""
+    chart = Chart("chart-protection", "Schutzsuchende nach Schutzstatus",
+                  "Protection seekers by protection status", None,
+                  "Keine Daten zu Schutzsuchenden veröffentlicht. No protection seeker data "
+                  "published.")
+    top = [r for r in rows or [] if r.get("protection_status_code") in PROTECTION_TOP_LEVEL
+           and _num(r.get("value", "")) is not None]
+    if not top:
+        return chart
+    latest = max(r.get("reference_date", "") for r in top)
+    sums: dict[tuple[str, str], float] = defaultdict(float)
+    for r in top:
+        if r.get("reference_date") == latest:
+            sums[(r.get("region_name", ""), r.get("protection_status_label", ""))] += float(
+                r["value"])
+    items = [(f"{status} ({region})", v) for (region, status), v in sorted(sums.items())]
+    title = f"{chart.title_de}, {latest} / {chart.title_en}, {latest}"
+    chart.svg = hbar(chart.id, title, _describe(items, "Personen / persons"), items, "")
+    chart.note = ("Summe der Zellen über Geschlecht und Staatsangehörigkeit; die Quelle rundet "
+                  "jede Zelle auf ein Vielfaches von 5, Summen sind daher ungefähr. Sum of cells "
+                  "over sex and citizenship; the source rounds every cell to a multiple of 5, "
+                  "so sums are approximate.")
+    return chart
+
+
+def measure_charts(rows: Rows | None) -> list[Chart]:
+    """Measures by status and by field of action, from measure_summary."""
+    specs = (("status", "status", "Maßnahmen nach Umsetzungsstand", "Measures by status"),
+             ("field_of_action", "field_of_action", "Maßnahmen nach Handlungsfeld",
+              "Measures by field of action"))
+    charts = []
+    for dim, col, de, en in specs:
+        items = [(r.get(col, ""), float(r["count"])) for r in rows or []
+                 if r.get("dimension") == dim and _num(r.get("count", "")) is not None]
+        svg = hbar(f"chart-measures-{dim}", f"{de} / {en}", _describe(items, ""), items, "") \
+            if items else None
+        note = ("Quelle: measure_summary. Source: measure_summary." if items else
+                "Keine Daten veröffentlicht. No data published.")
+        charts.append(Chart(f"chart-measures-{dim}", de, en, svg, note))
+    return charts

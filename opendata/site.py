@@ -1,0 +1,146 @@
+"""Catalog and landing pages, rebuilt from the published files after every release."""
+
+from __future__ import annotations
+
+import calendar
+import csv
+import io
+import json
+import logging
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from opendata import store
+from opendata.config import Config
+from opendata.paths import Paths
+
+log = logging.getLogger(__name__)
+DATE_RE = re.compile(r"^(\d{4})(?:-(\d{2}))?(?:-(\d{2}))?$")
+DATE_COLUMNS = ("reference_date", "start_date", "end_date")
+CHANGELOG_HEAD = re.compile(r"^## (\d+\.\d+\.\d+)\b.*$", re.MULTILINE)
+
+
+@dataclass
+class FileInfo:
+    """One published file: path relative to the package folder, size and sha256."""
+
+    rel: str
+    size: int
+    sha256: str
+
+
+@dataclass
+class Published:
+    """What the site needs to know about one package, read from its published files."""
+
+    id: str
+    meta: dict[str, Any]
+    versions: list[dict[str, Any]]  # live releases from versions.json, newest first
+    descriptor: dict[str, Any]
+    changelog: dict[str, str]  # version -> changelog entry (markdown bullet lines)
+    files: dict[str, FileInfo] = field(default_factory=dict)  # key: path in the release
+
+    @property
+    def latest(self) -> str:
+        """The latest live version."""
+        return str(self.versions[0]["version"])
+
+    @property
+    def first_date(self) -> str:
+        """Date of the first (oldest) live release."""
+        return str(self.versions[-1]["date"])
+
+
+def parse_changelog(text: str) -> dict[str, str]:
+    """Split CHANGELOG.md into {version: entry body}."""
+    heads = list(CHANGELOG_HEAD.finditer(text))
+    out = {}
+    for i, m in enumerate(heads):
+        end = heads[i + 1].start() if i + 1 < len(heads) else len(text)
+        out[m.group(1)] = text[m.end():end].strip()
+    return out
+
+
+def _files(rel_dir: Path, versions: list[dict[str, Any]], version: str) -> dict[str, FileInfo]:
+    files = {}
+    for line in (rel_dir / store.CHECKSUMS).read_text(encoding="utf-8").splitlines():
+        digest, _, name = line.partition("  ")
+        if name:
+            files[name] = FileInfo(name, (rel_dir / name).stat().st_size, digest)
+    entry = next(e for e in versions if e["version"] == version)
+    zip_name = Path(str(entry["zip"])).name
+    files[zip_name] = FileInfo(zip_name, (rel_dir / zip_name).stat().st_size,
+                               str(entry["zip_sha256"]))
+    return files
+
+
+def read_package(config: Config, pkg_dir: Path) -> Published | None:
+    """Read one package's versions.json, latest descriptor, changelog and checksums."""
+    index = store.read_versions(pkg_dir)
+    versions = [e for e in index.get("versions", []) if not e.get("removed")]
+    if not versions or pkg_dir.name not in config.packages:
+        return None
+    rel_dir = pkg_dir / str(versions[0]["version"])
+    desc = json.loads((rel_dir / "datapackage.json").read_text(encoding="utf-8"))
+    changelog = parse_changelog((rel_dir / "CHANGELOG.md").read_text(encoding="utf-8"))
+    pub = Published(pkg_dir.name, config.packages[pkg_dir.name].meta, versions, desc, changelog)
+    pub.files = _files(rel_dir, versions, pub.latest)
+    return pub
+
+
+def published_packages(config: Config, paths: Paths) -> list[Published]:
+    """Every configured package that has at least one live release, sorted by id."""
+    out = []
+    for pkg in sorted(config.packages):
+        found = read_package(config, paths.package_dir(pkg))
+        if found is not None:
+            out.append(found)
+    return out
+
+
+def read_rows(paths: Paths, pub: Published, resource: str) -> list[dict[str, str]] | None:
+    """Rows of one resource CSV of the latest release, or None when it is not published."""
+    path = paths.package_dir(pub.id) / pub.latest / "data" / f"{resource}.csv"
+    if not path.is_file():
+        return None
+    return list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8"))))
+
+
+def _bounds(value: str) -> tuple[str, str] | None:
+    m = DATE_RE.match(value.strip())
+    if not m:
+        return None
+    y, mo, d = m.group(1), m.group(2), m.group(3)
+    if d:
+        return f"{y}-{mo}-{d}", f"{y}-{mo}-{d}"
+    if mo:
+        last = calendar.monthrange(int(y), int(mo))[1]
+        return f"{y}-{mo}-01", f"{y}-{mo}-{last:02d}"
+    return f"{y}-01-01", f"{y}-12-31"
+
+
+def temporal(paths: Paths, pub: Published) -> tuple[str, str] | None:
+    """Min and max date of the date columns of the latest release's CSVs, or None."""
+    lows, highs = [], []
+    for res in pub.descriptor.get("resources", []):
+        for row in read_rows(paths, pub, res["name"]) or []:
+            for col in DATE_COLUMNS:
+                b = _bounds(row.get(col) or "")
+                if b:
+                    lows.append(b[0])
+                    highs.append(b[1])
+    return (min(lows), max(highs)) if lows else None
+
+
+def regenerate(config: Config, paths: Paths) -> None:
+    """Write catalog.ttl, catalog.jsonld, index.html and one page per published package."""
+    import opendata.catalog
+    import opendata.pages
+
+    pubs = published_packages(config, paths)
+    paths.published.mkdir(parents=True, exist_ok=True)
+    opendata.catalog.write(config, paths, pubs)
+    opendata.pages.write_all(config, paths, pubs)
+    log.info("catalog and pages written for %d package(s)", len(pubs))
