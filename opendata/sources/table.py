@@ -146,6 +146,7 @@ def _xlsx_rows(data: bytes, source: str, sheet: str | None) -> Rows:
             raise TerminalFetchError(source, f"XLSX has no sheet '{sheet}' (sheets: "
                                      f"{', '.join(book.sheetnames)}); fix options.sheet")
         ws = book[sheet] if sheet else book.worksheets[0]
+        ws.reset_dimensions()  # do not trust a writer's <dimension> tag: read every row
         return [[cell_text(v) for v in row] for row in ws.iter_rows(values_only=True)]
     finally:
         book.close()

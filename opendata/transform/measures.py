@@ -35,6 +35,8 @@ MEASURES_IN_CONCEPT = 30
 FIELDS_IN_CONCEPT = 9
 SCHEMA_PACKAGE = "integration_measures"
 NOTES = [
+    "Empty cells mean 'not known yet': only id and title of a measure are required, nothing "
+    "is estimated. See templates/README.md for how the city fills in the tables.",
     "Tabellenkalkulations-Schutz / spreadsheet safety: a text cell starting with =, +, -, @, "
     "tab or carriage return is published with a leading apostrophe (') so that it can never "
     "run as a formula (OWASP CSV injection advice); each such cell is listed as a warning "
@@ -143,6 +145,18 @@ def _resource(name: str, frame: pd.DataFrame, sources: list[str], title: str) ->
     return Resource(name, frame.reset_index(drop=True), path, title=title, sources=sources)
 
 
+def _resources(fields: pd.DataFrame, measures: pd.DataFrame, history: pd.DataFrame,
+               f_id: str, m_id: str) -> list[Resource]:
+    return [
+        _resource("fields_of_action", fields, [f_id], "Handlungsfelder / Fields of action"),
+        _resource("measures", measures, [m_id], "Maßnahmen / Measures"),
+        _resource("measure_status_history", history, [m_id],
+                  "Statusverlauf / Measure status history"),
+        _resource("measure_summary", summary(measures), [m_id, f_id],
+                  "Übersicht / Measures by status and field of action"),
+    ]
+
+
 def build(package: PackageConfig, config: Config, snapshots: dict[str, Snapshot],
           previous: Path | None, *, today: date | None = None) -> Build:
     """Read the city's two tables, check them and derive the four published resources."""
@@ -163,14 +177,7 @@ def build(package: PackageConfig, config: Config, snapshots: dict[str, Snapshot]
     history = extend_history(measures, read_previous(previous, "measure_status_history"),
                              first_seen)
     coverage, counts = _coverage(measures, fields)
-    resources = [
-        _resource("fields_of_action", fields, [f_src.id], "Handlungsfelder / Fields of action"),
-        _resource("measures", measures, [m_src.id], "Maßnahmen / Measures"),
-        _resource("measure_status_history", history, [m_src.id],
-                  "Statusverlauf / Measure status history"),
-        _resource("measure_summary", summary(measures), [m_src.id, f_src.id],
-                  "Übersicht / Measures by status and field of action"),
-    ]
+    resources = _resources(fields, measures, history, f_src.id, m_src.id)
     log.info("measures built", extra={"package": package.id, "measures": len(measures),
                                        "issues": len(issues)})
     meta = {"coverage": coverage, "coverage_counts": counts, "notes": list(NOTES),
