@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from opendata import config as config_mod
-from opendata import pipeline, runlog, store
+from opendata import notify, pipeline, runlog, store
 from opendata.errors import LockError, OpendataError
 from opendata.lock import pipeline_lock
 from opendata.paths import Paths, default_data_dir
@@ -195,12 +195,12 @@ def cmd_serve(args: argparse.Namespace, cfg: config_mod.Config, paths: Paths) ->
 COMMANDS: dict[str, Callable[[argparse.Namespace, config_mod.Config, Paths], int]] = {
     "run": cmd_run, "fetch": cmd_fetch, "validate": cmd_validate, "publish": cmd_publish,
     "status": cmd_status, "verify": cmd_verify, "prune": cmd_prune, "serve": cmd_serve}
-LOCKED = ("run", "fetch", "publish", "prune")
+LOCKED = ("fetch", "publish", "prune")  # `run` takes the lock inside the flow (serve runs too)
 
 
 def _record(paths: Paths, args: argparse.Namespace, started: str, code: int, error: str,
             result: Any = None) -> None:
-    if args.command not in ("run", "publish") or getattr(args, "dry_run", False):
+    if args.command not in ("run", "publish") or args.dry_run:
         return
     runlog.append(paths, {"command": args.command, "started": started, "finished": runlog.now_iso(),
                           "outcome": "success" if code == 0 else "failed", "exit_code": code,
@@ -225,11 +225,14 @@ def main(argv: list[str] | None = None) -> int:
 
         msg = redact(exc.message)
         print(f"error: {msg}", file=sys.stderr)
-        if not isinstance(exc, LockError):
-            _record(paths, args, started, exc.exit_code, msg)
+        if not isinstance(exc, LockError) and not getattr(exc, "opendata_recorded", False):
+            _record(paths, args, started, exc.exit_code, msg)  # a run's flow records its own
+            if args.command in ("run", "publish") and not args.dry_run:
+                notify.failure(msg, args.command, exc.exit_code)
         return exc.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    _record(paths, args, started, code, "")
+    if args.command != "run":  # a run's flow records its own outcome
+        _record(paths, args, started, code, "")
     return code

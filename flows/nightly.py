@@ -12,9 +12,11 @@ from prefect.runtime import flow_run
 from prefect.tasks import Task
 
 from opendata import config as config_mod
-from opendata import pipeline
-from opendata.errors import TransientFetchError
+from opendata import notify, pipeline, runlog
+from opendata.errors import LockError, OpendataError, TransientFetchError
+from opendata.lock import pipeline_lock
 from opendata.paths import Paths
+from opendata.secrets import redact
 
 
 def transient_only(task_: Task[Any, Any], task_run: TaskRun, state: State[Any]) -> bool:
@@ -47,11 +49,7 @@ def publish_task(data_dir: str, config_path: str, dry_run: bool, run_id: str) ->
     return pipeline.publish_all(cfg, Paths(Path(data_dir)), dry_run=dry_run, run_id=run_id)
 
 
-@flow(name="nightly", log_prints=True)
-def nightly(data_dir: str = "data", config_path: str = "", online: bool = False,
-            dry_run: bool = False) -> pipeline.RunResult:
-    """Fetch all sources, validate, and publish new releases."""
-    config_path = config_path or str(config_mod.CONFIG_FILE)
+def _steps(data_dir: str, config_path: str, online: bool, dry_run: bool) -> pipeline.RunResult:
     cfg = config_mod.load(Path(config_path))
     fetched = [fetch_task(s.id, data_dir, config_path, online) for s in cfg.sources]
     run_id = str(flow_run.get_id() or "")
@@ -61,4 +59,38 @@ def nightly(data_dir: str = "data", config_path: str = "", online: bool = False,
     from flows import artifacts
 
     artifacts.publish_artifacts(result, cfg)
+    if not dry_run:
+        notify.releases(result.outcomes, cfg.catalog.get("base_url", ""))
+    return result
+
+
+def _failed(paths: Paths, started: str, exc: Exception) -> None:
+    """Record a failed run in the run log (for `opendata status`) and notify the webhook."""
+    msg = redact(exc.message if isinstance(exc, OpendataError) else f"{type(exc).__name__}: {exc}")
+    code = exc.exit_code if isinstance(exc, OpendataError) else 1
+    runlog.append(paths, {"command": "run", "started": started, "finished": runlog.now_iso(),
+                          "outcome": "failed", "exit_code": code, "error": msg[:500]})
+    notify.failure(msg, "run", code)
+    setattr(exc, "opendata_recorded", True)  # noqa: B010 - the CLI must not record it again
+
+
+@flow(name="nightly", log_prints=True)
+def nightly(data_dir: str = "data", config_path: str = "", online: bool = False,
+            dry_run: bool = False) -> pipeline.RunResult:
+    """Fetch all sources, validate, and publish new releases (one run at a time per data dir)."""
+    config_path = config_path or str(config_mod.CONFIG_FILE)
+    paths, started = Paths(Path(data_dir)), runlog.now_iso()
+    try:
+        with pipeline_lock(paths.lock_file):
+            result = _steps(data_dir, config_path, online, dry_run)
+    except LockError as exc:
+        get_run_logger().warning("skipped: %s", exc.message)
+        raise
+    except Exception as exc:
+        if not dry_run:
+            _failed(paths, started, exc)
+        raise
+    if not dry_run:
+        runlog.append(paths, {"command": "run", "started": started, "finished": runlog.now_iso(),
+                              "outcome": "success", "exit_code": 0, "error": ""})
     return result
