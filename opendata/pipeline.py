@@ -192,11 +192,12 @@ def validate_all(config: Config, paths: Paths, packages: list[str] | None = None
     """Build, stage and validate packages; write the report. Staging folders are kept."""
     result = RunResult()
     cands = []
-    for pkg in packages or list(config.packages):
+    for pkg in list(config.packages) if packages is None else packages:
         log.info("building and validating %s", pkg)
         cands.append(candidate(config, paths, pkg))
     result.reports = [c.report for c in cands]
-    result.report_path = write_report(paths, result.reports, run_id)
+    if cands:
+        result.report_path = write_report(paths, result.reports, run_id)
     return cands, result
 
 
@@ -213,7 +214,7 @@ def publish_all(config: Config, paths: Paths, *, packages: list[str] | None = No
     """Validate every package; publish only if all are valid. Unchanged inputs are skipped."""
     cache = _cache(paths)
     todo, skipped = [], []
-    for pkg in packages or list(config.packages):
+    for pkg in list(config.packages) if packages is None else packages:
         store.recover(paths.package_dir(pkg))
         key = input_key(config, paths, pkg)
         if not force and cache.get(pkg) == key and store.latest_version(paths.package_dir(pkg)):
