@@ -1,0 +1,212 @@
+"""Semantic versions from diffs: every bump kind, on crafted release folders and on real publishes."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from helpers import copy_config, copy_raw, opendata, tree_hashes
+
+from opendata import config as config_mod
+from opendata import pipeline, store
+from opendata.paths import Paths
+from opendata.versioning import diff, next_version, summary
+
+PKG = "integration_measures"
+
+# --- crafted release folders: schema changes cannot be made with the repo's schemas/ -----------
+
+FIELDS = [{"name": "id", "type": "string"}, {"name": "year", "type": "integer"},
+          {"name": "value", "type": "number"}]
+ROWS = [["a", "2020", "1.5"], ["b", "2021", "2"]]
+
+
+def _schema(fields: list[dict[str, Any]] | None = None, pk: list[str] | None = None) -> dict[str, Any]:
+    return {"fields": fields if fields is not None else [dict(f) for f in FIELDS],
+            "primaryKey": pk if pk is not None else ["id"]}
+
+
+def release(root: Path, resources: dict[str, tuple[dict[str, Any], list[list[str]]]],
+            title: str = "Example package (test)") -> Path:
+    """A minimal release folder: datapackage.json + data/<name>.csv per resource."""
+    (root / "data").mkdir(parents=True)
+    res = []
+    for name, (schema, rows) in resources.items():
+        with (root / "data" / f"{name}.csv").open("w", encoding="utf-8", newline="") as fh:
+            w = csv.writer(fh, lineterminator="\n")
+            w.writerow([f["name"] for f in schema["fields"]])
+            w.writerows(rows)
+        res.append({"name": name, "path": f"data/{name}.csv", "schema": schema})
+    dp = {"name": "example", "title": title, "version": "0.0.0", "created": "", "resources": res}
+    (root / "datapackage.json").write_text(json.dumps(dp), encoding="utf-8")
+    return root
+
+
+@pytest.fixture
+def old(tmp_path: Path) -> Path:
+    return release(tmp_path / "old", {"t": (_schema(), ROWS)})
+
+
+def _new(tmp_path: Path, schema: dict[str, Any] | None = None, rows: list[list[str]] | None = None,
+         extra: dict[str, Any] | None = None, title: str = "Example package (test)") -> Path:
+    res = {"t": (schema or _schema(), rows if rows is not None else ROWS)}
+    return release(tmp_path / "new", res | (extra or {}), title)
+
+
+def test_identical_is_no_change(old: Path, tmp_path: Path) -> None:
+    changes = diff(old, _new(tmp_path))
+    assert changes.bump is None and summary(changes) == "no changes"
+
+
+@pytest.mark.parametrize("mutate, note", [
+    (lambda s: s["fields"].pop(2), "field 'value' removed"),
+    (lambda s: s["fields"][1].update(type="string"), "field 'year' retyped integer -> string"),
+    (lambda s: s["fields"][2].update(name="amount"), "field 'value' removed"),  # a rename
+    (lambda s: s.update(primaryKey=["id", "year"]), "primary key ['id'] -> ['id', 'year']"),
+    (lambda s: s["fields"].append({"name": "x", "type": "string", "constraints": {"required": True}}),
+     "field 'x' added (required)"),
+])
+def test_breaking_schema_change_is_major(old: Path, tmp_path: Path, mutate: Any, note: str) -> None:
+    schema = _schema()
+    mutate(schema)
+    names = [f["name"] for f in schema["fields"]]
+    rows = [r[:len(names)] + [""] * (len(names) - len(r)) for r in ROWS]
+    changes = diff(old, _new(tmp_path, schema, rows))
+    assert changes.bump == "major"
+    assert note in changes.resources["t"].schema
+
+
+def test_resource_removed_is_major(tmp_path: Path) -> None:
+    old = release(tmp_path / "old", {"t": (_schema(), ROWS), "u": (_schema(), ROWS)})
+    changes = diff(old, _new(tmp_path))
+    assert changes.bump == "major" and changes.resources["u"].status == "removed"
+
+
+def test_new_rows_are_minor(old: Path, tmp_path: Path) -> None:
+    changes = diff(old, _new(tmp_path, rows=[*ROWS, ["c", "2022", "3"]]))
+    assert changes.bump == "minor" and changes.resources["t"].added == [["c"]]
+    assert next_version("1.4.2", "minor") == "1.5.0"
+
+
+def test_new_resource_is_minor(old: Path, tmp_path: Path) -> None:
+    changes = diff(old, _new(tmp_path, extra={"u": (_schema(), ROWS)}))
+    assert changes.bump == "minor" and changes.resources["u"].status == "new"
+
+
+def test_new_optional_field_is_minor(old: Path, tmp_path: Path) -> None:
+    schema = _schema([*FIELDS, {"name": "note", "type": "string"}])
+    changes = diff(old, _new(tmp_path, schema, [[*r, ""] for r in ROWS]))
+    assert changes.bump == "minor" and "field 'note' added" in changes.resources["t"].schema
+
+
+def test_corrected_value_is_patch(old: Path, tmp_path: Path) -> None:
+    changes = diff(old, _new(tmp_path, rows=[ROWS[0], ["b", "2021", "2.5"]]))
+    assert changes.bump == "patch"
+    assert changes.resources["t"].changed == [{"key": ["b"], "field": "value", "old": "2", "new": "2.5"}]
+    assert "1 values revised" in summary(changes)
+    assert next_version("1.4.2", "patch") == "1.4.3" and next_version("1.4.2", "major") == "2.0.0"
+
+
+def test_metadata_only_is_patch(old: Path, tmp_path: Path) -> None:
+    changes = diff(old, _new(tmp_path, title="Example package (test), new title"))
+    assert changes.bump == "patch" and changes.metadata_changed
+    assert all(rc.status == "same" for rc in changes.resources.values())
+
+
+def test_first_release_is_1_0_0(tmp_path: Path) -> None:
+    changes = diff(None, _new(tmp_path))
+    assert changes.bump == "major" and next_version(None, "major") == "1.0.0"
+
+
+# --- real publishes on a temp data dir with an edited copy of config/ ---------------------------
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data dir with integration_measures 1.0.0 published from an unmodified config copy."""
+    root = tmp_path_factory.mktemp("ver")
+    cfg_path = copy_config(root / "config")
+    data = copy_raw(root / "data")
+    cfg, paths = config_mod.load(cfg_path), Paths(data)
+    pipeline.fetch_all(cfg, paths, online=False)
+    result = pipeline.publish_all(cfg, paths, packages=[PKG])
+    assert [o.version for o in result.outcomes] == ["1.0.0"]
+    return root
+
+
+def _edit_measures(cfg_path: Path, edit: Any) -> None:
+    path = cfg_path.parent / "city" / "massnahmen.csv"
+    with path.open(encoding="utf-8", newline="") as fh:
+        rows = list(csv.reader(fh))
+    edit(rows)
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        csv.writer(fh, lineterminator="\n").writerows(rows)
+
+
+def _republish(base: Path, tmp_path: Path, edit: Any = None, toml_edit: Any = None) -> Any:
+    shutil.copytree(base, tmp_path / "w", symlinks=True)
+    cfg_path = tmp_path / "w" / "config" / "opendata.toml"
+    if edit:
+        _edit_measures(cfg_path, edit)
+    if toml_edit:
+        cfg_path.write_text(toml_edit(cfg_path.read_text(encoding="utf-8")), encoding="utf-8")
+    cfg, paths = config_mod.load(cfg_path), Paths(tmp_path / "w" / "data")
+    pipeline.fetch_all(cfg, paths, online=False)
+    return pipeline.publish_all(cfg, paths, packages=[PKG]).outcomes[0], paths.package_dir(PKG)
+
+
+def test_publish_new_row_is_minor(base: Path, tmp_path: Path) -> None:
+    def add(rows: list[list[str]]) -> None:
+        rows.append(["T01", "", "Testmaßnahme (Beispiel, nur im Test)"] + [""] * (len(rows[0]) - 3))
+
+    outcome, pkg_dir = _republish(base, tmp_path, add)
+    assert outcome.published and outcome.version == "1.1.0" and outcome.previous == "1.0.0"
+    changes = json.loads((pkg_dir / "1.1.0" / "changes.json").read_text())
+    assert changes["bump"] == "minor"
+    assert ["T01"] in changes["resources"]["measures"]["added_keys"]
+    assert store.latest_version(pkg_dir) == "1.1.0"
+    assert "1.1.0" in (pkg_dir / "1.1.0" / "CHANGELOG.md").read_text()
+
+
+def test_publish_corrected_value_is_patch(base: Path, tmp_path: Path) -> None:
+    def fix(rows: list[list[str]]) -> None:
+        rows[1][rows[0].index("titel")] += " (korrigiert, Beispiel im Test)"
+
+    outcome, pkg_dir = _republish(base, tmp_path, fix)
+    assert outcome.version == "1.0.1"
+    cells = json.loads((pkg_dir / "1.0.1" / "changes.json").read_text())["resources"]["measures"]
+    assert cells["changed_cells"][0]["key"] == ["A01"] and cells["changed_cells"][0]["field"] == "title"
+    assert cells["changed_cells"][0]["new"].endswith("(korrigiert, Beispiel im Test)")
+
+
+def test_publish_metadata_only_is_patch(base: Path, tmp_path: Path) -> None:
+    outcome, pkg_dir = _republish(base, tmp_path, toml_edit=lambda t: t.replace(
+        'keywords = ["Integration", "Integrationskonzept"', 'keywords = ["Integration", "Test"', 1))
+    assert outcome.version == "1.0.1" and "metadata updated" in outcome.summary
+    assert json.loads((pkg_dir / "1.0.1" / "changes.json").read_text())["metadata_changed"] is True
+
+
+def test_publish_identical_is_no_release(base: Path, tmp_path: Path) -> None:
+    outcome, pkg_dir = _republish(base, tmp_path, toml_edit=lambda t: t + "\n# a comment only\n")
+    assert not outcome.published and outcome.version is None
+    assert store.release_dirs(pkg_dir) == ["1.0.0"]
+
+
+def test_dry_run_prints_version_and_writes_nothing(base: Path, tmp_path: Path) -> None:
+    shutil.copytree(base, tmp_path / "w", symlinks=True)
+    cfg_path, data = tmp_path / "w" / "config" / "opendata.toml", tmp_path / "w" / "data"
+    _edit_measures(cfg_path, lambda rows: rows.pop())  # the last measure withdrawn: rows removed
+    assert opendata("fetch", "--data-dir", str(data), "--config", str(cfg_path)).returncode == 0
+    before = tree_hashes(data)
+    res = opendata("publish", "--dry-run", "--data-dir", str(data), "--config", str(cfg_path))
+    assert res.returncode == 0, res.stderr[-2000:]
+    line = next(json.loads(x) for x in res.stdout.splitlines() if f'"{PKG}"' in x)
+    assert line["would_release"] == "1.1.0" and line["previous"] == "1.0.0"
+    assert "measures:" in line["summary"]
+    after = tree_hashes(data)
+    assert {k: v for k, v in after.items() if not k.startswith("state/")} == \
+        {k: v for k, v in before.items() if not k.startswith("state/")}
+    assert not any(p.name.startswith(".staging-") for p in (data / "published" / PKG).iterdir())
