@@ -112,6 +112,8 @@ def _summary(result: pipeline.RunResult) -> None:
 def cmd_run(args: argparse.Namespace, cfg: config_mod.Config, paths: Paths) -> int:
     """Run the nightly Prefect flow."""
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    # a first start creates the ephemeral server's database; allow for a slow, busy machine
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     online = _online(args, cfg)
     from flows.nightly import nightly
 

@@ -14,6 +14,7 @@ from replay_server import Replay, serve, stop
 # and an ephemeral server (never a real PREFECT_API_URL from the developer's shell).
 os.environ["PREFECT_HOME"] = tempfile.mkdtemp(prefix="prefect-home-")
 os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+os.environ["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"] = "180"
 os.environ.pop("PREFECT_API_URL", None)
 for _name in ("GENESIS", "REGIONALSTATISTIK", "ZENSUS"):
     for _suffix in ("_TOKEN", "_USERNAME", "_PASSWORD"):
