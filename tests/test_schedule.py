@@ -176,3 +176,19 @@ def test_second_run_does_not_interleave(server: tuple[str, Path], tmp_path: Path
     assert f"another opendata run (pid {holder.pid})" in res.stderr
     assert not (data / "published").exists()
     assert not (data / "state" / "runs.jsonl").exists()  # a skipped run is not a failed run
+
+
+def test_prefect_yaml_matches_serve() -> None:
+    """The work-pool deployment has the same flow, name, cron, timezone and overlap rule as serve."""
+    import yaml
+
+    doc = yaml.safe_load((REPO / "prefect.yaml").read_text(encoding="utf-8"))
+    [dep] = doc["deployments"]
+    path, func = dep["entrypoint"].split(":")
+    assert (REPO / path).is_file() and func == "nightly" and dep["name"] == "nightly"
+    [sched] = dep["schedules"]
+    assert (sched["cron"], sched["timezone"]) == ("0 2 * * *", "Europe/Berlin")
+    assert dep["concurrency_limit"]["limit"] == 1
+    from flows.nightly import nightly
+
+    assert set(dep["parameters"]) <= set(nightly.parameters.properties)
