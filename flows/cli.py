@@ -197,7 +197,7 @@ def cmd_serve(args: argparse.Namespace, cfg: config_mod.Config, paths: Paths) ->
 COMMANDS: dict[str, Callable[[argparse.Namespace, config_mod.Config, Paths], int]] = {
     "run": cmd_run, "fetch": cmd_fetch, "validate": cmd_validate, "publish": cmd_publish,
     "status": cmd_status, "verify": cmd_verify, "prune": cmd_prune, "serve": cmd_serve}
-LOCKED = ("fetch", "publish", "prune")  # `run` takes the lock inside the flow (serve runs too)
+LOCKED = ("fetch", "validate", "publish", "prune")  # `run`: inside the flow (serve runs too)
 
 
 def _record(paths: Paths, args: argparse.Namespace, started: str, code: int, error: str,
