@@ -16,7 +16,7 @@ run: $(STAMP)            ## the nightly job, offline, on the embedded data in da
 	$(BIN)/opendata run
 
 lint: $(STAMP)
-	$(BIN)/ruff check opendata flows tests scripts benchmarks
+	$(BIN)/ruff check opendata flows tests $(wildcard scripts benchmarks)
 	$(BIN)/mypy opendata flows
 
 test: lint               ## lint, type check and the whole test suite

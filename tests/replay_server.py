@@ -9,11 +9,14 @@ polls of ``catalogue/results`` (as many as recorded), the 0 answer and the resul
 from __future__ import annotations
 
 import contextlib
+import fnmatch
+import io
 import json
 import socket
 import struct
 import threading
 import time
+import zipfile
 from collections import defaultdict
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -107,6 +110,7 @@ class Replay:
     served: dict[tuple[str, ...], int] = field(default_factory=lambda: defaultdict(int))
     lock: threading.Lock = field(default_factory=threading.Lock)
     port: int = 0
+    selections: dict[str, str] = field(default_factory=dict)  # table -> regionalkey requested
 
     def url(self, api: str) -> str:
         """Base URL of one API ('genesis', 'regionalstatistik', 'zensus') on this server."""
@@ -180,7 +184,7 @@ class Handler(BaseHTTPRequestHandler):
             self._send(404, msg, {"Content-Type": "text/plain; charset=utf-8"})
             return
         headers = {k: v for k, v in found.headers.items() if k in REPLAYED_HEADERS}
-        body = found.body.read_bytes()
+        body = self._select(endpoint, form, found.body.read_bytes())
         if fault is not None and fault.kind in ("truncate", "cut"):
             short = body[: len(body) // 2]
             self._send(found.status, short, headers, None if fault.kind == "truncate" else len(body))
@@ -188,6 +192,17 @@ class Handler(BaseHTTPRequestHandler):
                 self._reset()
             return
         self._send(found.status, body, headers)
+
+    def _select(self, endpoint: str, form: dict[str, str], body: bytes) -> bytes:
+        """Like the real service, deliver only the rows of the requested regionalkey."""
+        table = form.get("name", "").split("_")[0]
+        if endpoint == "data/tablefile":
+            with self.replay.lock:
+                self.replay.selections[table] = form.get("regionalkey", "")
+        keys = self.replay.selections.get(table, "")
+        if endpoint not in ("data/tablefile", "data/resultfile") or not keys or body[:2] != b"PK":
+            return body
+        return select_regions(body, keys)
 
     def _fault(self, fault: Fault) -> bool:
         """Apply a fault; True when the request is fully answered by it."""
@@ -216,6 +231,21 @@ class Handler(BaseHTTPRequestHandler):
             super().handle_one_request()
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
+
+
+def select_regions(body: bytes, keys: str) -> bytes:
+    """Keep the ffcsv rows whose first classifying variable matches a key (``*`` wildcards)."""
+    patterns = [k.strip() for k in keys.split(",") if k.strip()]
+    with zipfile.ZipFile(io.BytesIO(body)) as zf:
+        name = zf.namelist()[0]
+        lines = zf.read(name).split(b"\n")
+    idx = lines[0].decode("utf-8-sig").split(";").index("1_variable_attribute_code")
+    kept = [lines[0]] + [line for line in lines[1:] if line and any(
+        fnmatch.fnmatchcase(line.split(b";")[idx].decode("utf-8"), p) for p in patterns)]
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr(name, b"\n".join(kept) + b"\n")
+    return out.getvalue()
 
 
 def serve(root: Path) -> tuple[ThreadingHTTPServer, Replay]:
