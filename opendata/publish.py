@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from opendata import docs, provenance, store
-from opendata.config import Config, PackageConfig
+from opendata.config import Config, PackageConfig, SourceConfig
 from opendata.model import Build
-from opendata.snapshot import dump_json, sha256_file
+from opendata.snapshot import Snapshot, dump_json, sha256_file
 from opendata.tables import load_schema, to_csv_bytes, to_json_bytes
 from opendata.versioning import Changes, diff, next_version, summary
 
@@ -54,11 +54,25 @@ class Outcome:
     published: bool = False
 
 
+def _source_entry(src: SourceConfig, snap: Snapshot | None, config: Config) -> dict[str, Any]:
+    """A datapackage `sources` entry; GENESIS tables add their title and last update."""
+    entry: dict[str, Any] = {"id": src.id, "title": src.title or src.id,
+                             "path": src.location or src.table}
+    if src.kind == "genesis":
+        entry["path"] = config.apis[src.api].base_url
+        entry["table"] = src.table
+        if snap is not None:
+            from opendata.sources import genesis
+
+            entry.update(genesis.describe(snap))
+    return entry
+
+
 def _descriptor(build: Build, pkg: PackageConfig, config: Config, version: str,
                 created: str, stage: Path) -> dict[str, Any]:
     m = pkg.meta
-    sources = [{"title": s.title or s.id, "path": s.location or s.table, "id": s.id}
-               for s in config.sources_for(pkg.id)]
+    snaps = {s.source: s for s in build.snapshots}
+    sources = [_source_entry(s, snaps.get(s.id), config) for s in config.sources_for(pkg.id)]
     resources = []
     for res in build.resources:
         csv = stage / "data" / f"{res.name}.csv"

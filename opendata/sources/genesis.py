@@ -7,6 +7,7 @@ Base URL: env ``OPENDATA_<API>_BASE_URL``, else ``options.base_url``, else ``[ap
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -22,7 +23,7 @@ import requests
 
 from opendata import secrets
 from opendata.config import Config, SourceConfig
-from opendata.errors import TerminalFetchError, TransientFetchError
+from opendata.errors import SnapshotError, TerminalFetchError, TransientFetchError
 from opendata.ffcsv import MAX_CSV_BYTES, check_header, extract_csv, is_zip, read_ffcsv
 from opendata.http import RetryPolicy, request
 from opendata.snapshot import FetchedFile, Snapshot, dump_json, sha256_bytes
@@ -287,3 +288,15 @@ def fetch(source: SourceConfig, config: Config, *, policy: RetryPolicy,
 def read(source: SourceConfig, snapshot: Snapshot) -> pd.DataFrame:
     """The snapshot's data file as the stable ffcsv frame."""
     return read_ffcsv(snapshot.read("data"), source=source.id)
+
+
+def describe(snapshot: Snapshot) -> dict[str, str]:
+    """Title and last update of the table, from the snapshot's metadata/table response."""
+    try:
+        doc = json.loads(snapshot.read("metadata"))
+    except (SnapshotError, ValueError):
+        return {}
+    obj = doc.get("Object") or {}
+    updated = str(obj.get("Updated") or "")
+    return {"table_title": " ".join(str(obj.get("Content") or "").split()),
+            "last_updated": _iso(updated) or updated}
