@@ -152,6 +152,8 @@ def cmd_publish(args: argparse.Namespace, cfg: config_mod.Config, paths: Paths) 
             if o.changes is not None:
                 print(json.dumps({"package": o.package, "would_release": o.version,
                                   "previous": o.previous, "summary": o.summary}, ensure_ascii=False))
+    else:
+        notify.releases(result.outcomes, cfg.catalog.get("base_url", ""))
     _summary(result)
     return 0
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import logging
 import socket
+from pathlib import Path
 
 import pytest
+from helpers import copy_config, copy_raw, opendata
 from pytest_httpserver import HTTPServer
 
 from opendata import notify
@@ -71,3 +74,28 @@ def test_unreachable_webhook_does_not_raise(caplog: pytest.LogCaptureFixture) ->
     with caplog.at_level(logging.WARNING, logger="opendata.notify"):
         assert notify.send(notify.failure_payload("x"), f"http://127.0.0.1:{port}/h", timeout=2) is False
     assert "not reached" in caplog.text
+
+
+def test_cli_publish_notifies_failure_then_releases(httpserver: HTTPServer, tmp_path: Path) -> None:
+    """Real `opendata publish` processes: a validation failure, then two new releases."""
+    httpserver.expect_request("/hook", method="POST").respond_with_data("ok")
+    env = {notify.WEBHOOK_ENV: httpserver.url_for("/hook")}
+    data = copy_raw(tmp_path / "data")
+    bad = copy_config(tmp_path / "config")
+    path = bad.parent / "city" / "massnahmen.csv"
+    with path.open(encoding="utf-8", newline="") as fh:
+        rows = list(csv.reader(fh))
+    rows[1][rows[0].index("status")] = "vielleicht"  # not a known status: a validation error
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        csv.writer(fh, lineterminator="\n").writerows(rows)
+    assert opendata("fetch", "-q", "--data-dir", str(data), "--config", str(bad)).returncode == 0
+    assert opendata("publish", "-q", "--data-dir", str(data), "--config", str(bad), env=env).returncode == 1
+    [failure] = _bodies(httpserver)
+    assert failure["event"] == "failure" and failure["exit_code"] == 1 and failure["command"] == "publish"
+    assert "validation failed" in str(failure["error"]) and "nothing was published" in str(failure["text"])
+    assert opendata("fetch", "-q", "--data-dir", str(data)).returncode == 0
+    assert opendata("publish", "-q", "--data-dir", str(data), env=env).returncode == 0
+    releases = _bodies(httpserver)[1:]
+    assert sorted((b["package"], b["version"], b["event"]) for b in releases) == [
+        ("integration_measures", "1.0.0", "release"), ("integration_statistics", "1.0.0", "release")]
+    assert all(str(b["url"]).endswith(f"{b['package']}/1.0.0/") for b in releases)

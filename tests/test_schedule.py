@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import socket
@@ -17,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 from helpers import REPO, copy_raw
+from pytest_httpserver import HTTPServer
 
 from opendata import config as config_mod
 
@@ -126,15 +128,17 @@ def _completed_nightly_runs(api: str) -> list[dict[str, Any]]:
 
 
 @pytest.mark.slow
-def test_serve_runs_on_schedule_and_publishes(server: tuple[str, Path], tmp_path: Path) -> None:
+def test_serve_runs_on_schedule_and_publishes(server: tuple[str, Path], tmp_path: Path,
+                                              httpserver: HTTPServer) -> None:
     api, home = server
+    httpserver.expect_request("/hook", method="POST").respond_with_data("ok")
     data = copy_raw(tmp_path / "data")
     log = tmp_path / "serve.log"
     with log.open("wb") as out:
         proc = subprocess.Popen([sys.executable, "-m", "flows", "serve", "--data-dir", str(data),
                                  "--cron", "* * * * *", "--timezone", "Europe/Berlin"], cwd=REPO,
-                                env=_env(home, api), stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+                                env=_env(home, api) | {"OPENDATA_WEBHOOK_URL": httpserver.url_for("/hook")},
+                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         runs = _wait(lambda: _completed_nightly_runs(api), 150, "a completed scheduled run", proc, log)
         dep = httpx.get(f"{api}/deployments/name/nightly/nightly", timeout=5).json()
@@ -147,6 +151,9 @@ def test_serve_runs_on_schedule_and_publishes(server: tuple[str, Path], tmp_path
     for pkg in ("integration_measures", "integration_statistics"):
         assert (data / "published" / pkg / "latest" / "datapackage.json").is_file()
     assert '"outcome": "success"' in (data / "state" / "runs.jsonl").read_text()
+    events = [json.loads(req.get_data(as_text=True)) for req, _ in httpserver.log]
+    assert {(e["event"], e["package"], e["version"]) for e in events} == {
+        ("release", "integration_measures", "1.0.0"), ("release", "integration_statistics", "1.0.0")}
 
 
 HOLD = """import sys
