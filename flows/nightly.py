@@ -16,7 +16,7 @@ from opendata import notify, pipeline, runlog
 from opendata.errors import LockError, OpendataError, TransientFetchError
 from opendata.lock import pipeline_lock
 from opendata.paths import Paths
-from opendata.secrets import redact
+from opendata.secrets import has_credentials, redact
 
 
 def transient_only(task_: Task[Any, Any], task_run: TaskRun, state: State[Any]) -> bool:
@@ -49,8 +49,12 @@ def publish_task(data_dir: str, config_path: str, dry_run: bool, run_id: str) ->
     return pipeline.publish_all(cfg, Paths(Path(data_dir)), dry_run=dry_run, run_id=run_id)
 
 
-def _steps(data_dir: str, config_path: str, online: bool, dry_run: bool) -> pipeline.RunResult:
+def _steps(data_dir: str, config_path: str, online: bool | None, dry_run: bool) -> pipeline.RunResult:
     cfg = config_mod.load(Path(config_path))
+    if online is None:  # scheduled runs: online exactly when credentials are configured
+        online = has_credentials(cfg)
+        get_run_logger().info("mode: %s", "online" if online else
+                              "offline (no API credentials configured; newest raw snapshots)")
     fetched = [fetch_task(s.id, data_dir, config_path, online) for s in cfg.sources]
     run_id = str(flow_run.get_id() or "")
     result: pipeline.RunResult = publish_task(data_dir, config_path, dry_run, run_id)
@@ -75,7 +79,7 @@ def _failed(paths: Paths, started: str, exc: Exception) -> None:
 
 
 @flow(name="nightly", log_prints=True)
-def nightly(data_dir: str = "data", config_path: str = "", online: bool = False,
+def nightly(data_dir: str = "data", config_path: str = "", online: bool | None = None,
             dry_run: bool = False) -> pipeline.RunResult:
     """Fetch all sources, validate, and publish new releases (one run at a time per data dir)."""
     config_path = config_path or str(config_mod.CONFIG_FILE)

@@ -26,6 +26,6 @@ def serve(cfg: Config, paths: Paths, *, cron: str | None = None, timezone: str |
     from flows.nightly import nightly
 
     params = {"data_dir": str(paths.data_dir.resolve()), "config_path": str(cfg.path.resolve()),
-              "online": bool(online)}
+              "online": online}  # None: decided per run by whether credentials are configured
     nightly.serve(name="nightly", schedules=[schedule(cfg, cron, timezone)], parameters=params,
                   global_limit=1, description="Fetch, validate and publish the Eisenach open data")
