@@ -149,13 +149,16 @@ def _wait_for_job(ctx: _Ctx, result: str) -> int:
         code, message, doc = _status(ctx, resp)
         listed = [i.get("Code") for i in (doc.get("List") or []) if isinstance(i, dict)]
         if code == 0 and result in listed:
-            log.info("job result ready", extra={"source": ctx.source.id, "result": result, "polls": polls})
+            log.info("%s: job result %s ready after %d polls", ctx.source.id, result, polls)
             return polls
         if code not in (0, 104):
             raise _status_error(ctx, code, message, form | {"name": result}, resp)
         if max(waited, time.monotonic() - start) >= max_wait:
             raise TransientFetchError(ctx.source.id, f"GENESIS job {result} not ready after {polls} "
                                       f"polls ({max_wait:.0f} s); try again later or raise job_max_wait")
+        if polls % 20 == 0:
+            log.info("%s: waiting for GENESIS job %s (%d polls, %.0f s of at most %.0f s)",
+                     ctx.source.id, result, polls, max(waited, time.monotonic() - start), max_wait)
         ctx.sleep(delay)
         waited += delay
         delay = min(cap, delay * 1.5)
@@ -183,7 +186,8 @@ def _download(ctx: _Ctx) -> tuple[requests.Response, dict[str, str], str]:
                                             f"{resp.text[:200]!r}", resp)
         code, message, _ = _status(ctx, resp)
         if code == 98 and endpoint == "data/tablefile" and form.get("job") != "true":
-            log.info("table too large, resending with job=true", extra={"source": ctx.source.id})
+            log.info("%s: table too large for a direct download, resending with job=true",
+                     ctx.source.id)
             form = form | {"job": "true"}
         elif code == 99 and endpoint == "data/tablefile":
             result = _job_result(ctx, message, resp)
@@ -221,7 +225,7 @@ def _metadata(ctx: _Ctx) -> tuple[FetchedFile, dict[str, Any]]:
     code, message, doc = _status(ctx, resp)
     obj = doc.get("Object") or {}
     if code != 0 or not isinstance(obj, dict):
-        log.warning("no table metadata", extra={"source": ctx.source.id, "status": code})
+        log.warning("%s: no table metadata (status %s)", ctx.source.id, code)
         obj = {}
     updated = str(obj.get("Updated") or "")
     meta = {"table": ctx.source.table, "api": ctx.source.api, "metadata_status": code,

@@ -75,8 +75,8 @@ def fetch(source: SourceConfig, config: Config, *, policy: http.RetryPolicy,
     got = _download(source, policy, sess) if is_url(source.location) else _read_file(source, config)
     frame = parse(got.content, fmt, source=source.id, sheet=source.options.get("sheet"))
     got.name, got.role = f"data.{fmt}", "data"
-    log.info("table fetched", extra={"source": source.id, "rows": len(frame),
-                                      "sha256": sha256_bytes(got.content)})
+    log.info("%s: table read, %d rows, sha256 %s", source.id, len(frame),
+             sha256_bytes(got.content)[:12])
     return Fetched([got], sha256_bytes(got.content), {"format": fmt, "rows": len(frame)})
 
 

@@ -178,8 +178,7 @@ def build(package: PackageConfig, config: Config, snapshots: dict[str, Snapshot]
                              first_seen)
     coverage, counts = _coverage(measures, fields)
     resources = _resources(fields, measures, history, f_src.id, m_src.id)
-    log.info("measures built", extra={"package": package.id, "measures": len(measures),
-                                       "issues": len(issues)})
+    log.info("%s: built %d measures, %d issues", package.id, len(measures), len(issues))
     meta = {"coverage": coverage, "coverage_counts": counts, "notes": list(NOTES),
             "warnings": warning_lines(issues)}
     return Build(package.id, resources, [f_snap, m_snap], issues, meta)

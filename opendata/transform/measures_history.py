@@ -26,7 +26,7 @@ def read_previous(previous: Path | None, resource: str) -> pd.DataFrame | None:
         return None
     path = previous / "data" / f"{resource}.csv"
     if not path.is_file():
-        log.info("previous release has no resource", extra={"path": str(path)})
+        log.info("previous release has no %s", path)
         return None
     return pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8").astype(object)
 
