@@ -125,12 +125,13 @@ def _hash_tree(root: Path, pattern: str) -> str:
     return h.hexdigest()
 
 
-def input_key(config: Config, paths: Paths, package: str) -> str:
+def input_key(config: Config, paths: Paths, package: str, *, code_dir: Path | None = None,
+              schemas_dir: Path | None = None) -> str:
     """Hash of everything a release depends on: snapshots, code, schemas, config."""
     snaps = snapshots_for(config, paths, package)
     parts = {"snapshots": {k: v.content_sha256 for k, v in sorted(snaps.items())},
-             "code": _hash_tree(REPO_ROOT / "opendata", "*.py"),
-             "schemas": _hash_tree(SCHEMAS_DIR, "*.json"),
+             "code": _hash_tree(code_dir or REPO_ROOT / "opendata", "*.py"),
+             "schemas": _hash_tree(schemas_dir or SCHEMAS_DIR, "*.json"),
              "config": hashlib.sha256(config.path.read_bytes()).hexdigest()}
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
