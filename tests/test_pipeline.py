@@ -128,3 +128,14 @@ def test_every_command_has_help() -> None:
         with pytest.raises(SystemExit) as exc:
             parser().parse_args([name, "--help"])
         assert exc.value.code == 0
+
+
+def test_console_script_is_installed() -> None:
+    import subprocess
+    import sys
+
+    script = Path(sys.executable).parent / "opendata"
+    assert script.is_file(), "the `opendata` console script is not installed (pip install -e .)"
+    res = subprocess.run([str(script), "--help"], capture_output=True, text=True, check=False)
+    assert res.returncode == 0, res.stderr
+    assert "run" in res.stdout and "exit codes" in res.stdout
