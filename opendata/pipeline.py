@@ -232,19 +232,40 @@ def publish_all(config: Config, paths: Paths, *, packages: list[str] | None = No
             cache[pkg] = key
     if not dry_run:
         _save_cache(paths, cache)
-        if any(o.published for o in result.outcomes):
-            regenerate_site(config, paths)
+        ensure_site(config, paths)
     result.outcomes.sort(key=lambda o: o.package)
     return result
 
 
+def _site_stamp(config: Config, paths: Paths) -> dict[str, Any]:
+    return {"base_url": config.catalog.get("base_url", ""),
+            "latest": {p: store.latest_version(paths.package_dir(p)) for p in sorted(config.packages)},
+            "code": _hash_tree(REPO_ROOT / "opendata", "*.py")}
+
+
+def ensure_site(config: Config, paths: Paths) -> bool:
+    """Regenerate catalog and pages unless they were built for exactly these releases and code.
+
+    Checking a stamp (not "did this run publish") means a run killed between publishing and
+    writing the site is repaired by the next run, even when that run publishes nothing.
+    """
+    stamp = _site_stamp(config, paths)
+    if not any(stamp["latest"].values()):
+        return False
+    path = paths.state / "site.json"
+    if path.is_file() and json.loads(path.read_text(encoding="utf-8")) == stamp \
+            and (paths.published / "catalog.ttl").is_file():
+        return False
+    regenerate_site(config, paths)
+    paths.state.mkdir(parents=True, exist_ok=True)
+    store.atomic_write(path, snapshot.dump_json(stamp))
+    return True
+
+
 def regenerate_site(config: Config, paths: Paths) -> None:
-    """Rebuild the catalog and pages from the published packages (when those modules exist)."""
-    try:
-        from opendata import site  # type: ignore[attr-defined,unused-ignore]
-    except ImportError:
-        log.info("no site module yet; catalog and pages not generated")
-        return
+    """Rebuild the catalog and pages from the published packages."""
+    from opendata import site
+
     site.regenerate(config, paths)
 
 

@@ -57,3 +57,19 @@ def test_code_and_schema_changes_invalidate_the_key(tmp_path: Path) -> None:
                       encoding="utf-8")
     assert pipeline.input_key(cfg, paths, "integration_statistics", code_dir=code,
                               schemas_dir=schemas) != key
+
+
+def test_site_is_repaired_by_a_run_that_publishes_nothing(tmp_path: Path) -> None:
+    cfg, paths = config.load(), Paths(copy_raw(tmp_path / "data"))
+    pipeline.publish_all(cfg, paths)
+    catalog = paths.published / "catalog.ttl"
+    assert catalog.is_file() and (paths.published / "index.html").is_file()
+    catalog.unlink()  # as if the process died after publishing, before writing the site
+    (paths.published / "index.html").unlink()
+    again = pipeline.publish_all(cfg, paths)
+    assert not any(o.published for o in again.outcomes)
+    assert catalog.is_file() and (paths.published / "index.html").is_file()
+    assert pipeline.ensure_site(cfg, paths) is False  # current: not written again
+    cfg.catalog["base_url"] = "https://example.org/mirror/"
+    assert pipeline.ensure_site(cfg, paths) is True
+    assert "https://example.org/mirror/" in catalog.read_text(encoding="utf-8")
