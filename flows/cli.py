@@ -118,7 +118,7 @@ def cmd_run(args: argparse.Namespace, cfg: config_mod.Config, paths: Paths) -> i
     from flows.nightly import nightly
 
     result = nightly(data_dir=str(paths.data_dir), config_path=str(cfg.path), online=online,
-                     dry_run=args.dry_run)
+                     dry_run=args.dry_run, base_url=args.base_url or "")
     _summary(result)
     return 0
 
@@ -192,7 +192,8 @@ def cmd_serve(args: argparse.Namespace, cfg: config_mod.Config, paths: Paths) ->
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     from flows.serve import serve
 
-    serve(cfg, paths, cron=args.cron, timezone=args.timezone, online=args.online)
+    serve(cfg, paths, cron=args.cron, timezone=args.timezone, online=args.online,
+          base_url=args.base_url or "")
     return 0
 
 

@@ -42,22 +42,32 @@ def fetch_task(source_id: str, data_dir: str, config_path: str, online: bool) ->
             "mode": res.mode}
 
 
-@task(name="validate-and-publish", timeout_seconds=3600, cache_policy=NO_CACHE)
-def publish_task(data_dir: str, config_path: str, dry_run: bool, run_id: str) -> pipeline.RunResult:
-    """Validate every package and publish them only if all are valid."""
+def load_config(config_path: str, base_url: str = "") -> config_mod.Config:
+    """The registry, with the public base URL overridden when one is given."""
     cfg = config_mod.load(Path(config_path))
+    if base_url:
+        cfg.catalog["base_url"] = base_url.rstrip("/") + "/"
+    return cfg
+
+
+@task(name="validate-and-publish", timeout_seconds=3600, cache_policy=NO_CACHE)
+def publish_task(data_dir: str, config_path: str, dry_run: bool, run_id: str,
+                 base_url: str = "") -> pipeline.RunResult:
+    """Validate every package and publish them only if all are valid."""
+    cfg = load_config(config_path, base_url)
     return pipeline.publish_all(cfg, Paths(Path(data_dir)), dry_run=dry_run, run_id=run_id)
 
 
-def _steps(data_dir: str, config_path: str, online: bool | None, dry_run: bool) -> pipeline.RunResult:
-    cfg = config_mod.load(Path(config_path))
+def _steps(data_dir: str, config_path: str, online: bool | None, dry_run: bool,
+           base_url: str) -> pipeline.RunResult:
+    cfg = load_config(config_path, base_url)
     if online is None:  # scheduled runs: online exactly when credentials are configured
         online = has_credentials(cfg)
         get_run_logger().info("mode: %s", "online" if online else
                               "offline (no API credentials configured; newest raw snapshots)")
     fetched = [fetch_task(s.id, data_dir, config_path, online) for s in cfg.sources]
     run_id = str(flow_run.get_id() or "")
-    result: pipeline.RunResult = publish_task(data_dir, config_path, dry_run, run_id)
+    result: pipeline.RunResult = publish_task(data_dir, config_path, dry_run, run_id, base_url)
     result.fetched = [pipeline.FetchResult(f["source"], Path(f["snapshot"]), f["changed"], f["mode"])
                       for f in fetched]
     from flows import artifacts
@@ -80,13 +90,13 @@ def _failed(paths: Paths, started: str, exc: Exception) -> None:
 
 @flow(name="nightly", log_prints=True)
 def nightly(data_dir: str = "data", config_path: str = "", online: bool | None = None,
-            dry_run: bool = False) -> pipeline.RunResult:
+            dry_run: bool = False, base_url: str = "") -> pipeline.RunResult:
     """Fetch all sources, validate, and publish new releases (one run at a time per data dir)."""
     config_path = config_path or str(config_mod.CONFIG_FILE)
     paths, started = Paths(Path(data_dir)), runlog.now_iso()
     try:
         with pipeline_lock(paths.lock_file):
-            result = _steps(data_dir, config_path, online, dry_run)
+            result = _steps(data_dir, config_path, online, dry_run, base_url)
     except LockError as exc:
         get_run_logger().warning("skipped: %s", exc.message)
         raise

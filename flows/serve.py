@@ -21,11 +21,12 @@ def schedule(cfg: Config, cron: str | None = None, timezone: str | None = None) 
 
 
 def serve(cfg: Config, paths: Paths, *, cron: str | None = None, timezone: str | None = None,
-          online: bool | None = None) -> None:
+          online: bool | None = None, base_url: str = "") -> None:
     """Serve the deployment; global_limit=1 makes an overdue run wait instead of overlapping."""
     from flows.nightly import nightly
 
     params = {"data_dir": str(paths.data_dir.resolve()), "config_path": str(cfg.path.resolve()),
-              "online": online}  # None: decided per run by whether credentials are configured
+              "online": online,  # None: decided per run by whether credentials are configured
+              "base_url": base_url}
     nightly.serve(name="nightly", schedules=[schedule(cfg, cron, timezone)], parameters=params,
                   global_limit=1, description="Fetch, validate and publish the Eisenach open data")

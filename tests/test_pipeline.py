@@ -139,3 +139,12 @@ def test_console_script_is_installed() -> None:
     res = subprocess.run([str(script), "--help"], capture_output=True, text=True, check=False)
     assert res.returncode == 0, res.stderr
     assert "run" in res.stdout and "exit codes" in res.stdout
+
+
+def test_run_applies_base_url_to_catalog(tmp_path: Path) -> None:
+    data = copy_raw(tmp_path / "data")
+    res = opendata("run", "--data-dir", str(data), "--base-url", "https://example.org/oda")
+    assert res.returncode == 0, res.stderr[-2000:]
+    catalog = (data / "published" / "catalog.ttl").read_text(encoding="utf-8")
+    assert "https://example.org/oda/integration_statistics/1.0.0/" in catalog
+    assert "opendata.eisenach.de" not in catalog
