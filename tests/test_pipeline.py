@@ -48,6 +48,7 @@ def test_each_resource_has_csv_json_and_hash(published: tuple[Path, str, str]) -
     desc = json.loads((rel / "datapackage.json").read_text())
     assert desc["version"] == "1.0.0"
     assert desc["licenses"][0]["name"] == "dl-de/by-2-0"
+    assert any("12531-0043" in a and "Destatis" in a for a in desc["licenses"][0]["attribution"])
     for res in desc["resources"]:
         csv = rel / res["path"]
         assert csv.read_bytes().endswith(b"\n") and b"\r\n" not in csv.read_bytes()
