@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import os
 import shutil
@@ -42,3 +43,14 @@ def opendata(*args: str, env: dict[str, str] | None = None,
     full_env = dict(os.environ) | (env or {})
     return subprocess.run([sys.executable, "-m", "flows", *args], cwd=REPO, env=full_env,
                           capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def edit_city_cell(cfg_path: Path, column: str, value: str, *, row: int = 1,
+                   table: str = "massnahmen.csv") -> None:
+    """Set one cell (1-based data row) of a city table in a copied config (comma-separated CSV)."""
+    path = cfg_path.parent / "city" / table
+    with path.open(encoding="utf-8", newline="") as fh:
+        rows = list(csv.reader(fh))
+    rows[row][rows[0].index(column)] = value
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        csv.writer(fh, lineterminator="\n").writerows(rows)

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
 import socket
 from pathlib import Path
 
 import pytest
-from helpers import copy_config, copy_raw, opendata
+from helpers import copy_config, copy_raw, edit_city_cell, opendata
 from pytest_httpserver import HTTPServer
 
 from opendata import notify
@@ -82,12 +81,7 @@ def test_cli_publish_notifies_failure_then_releases(httpserver: HTTPServer, tmp_
     env = {notify.WEBHOOK_ENV: httpserver.url_for("/hook")}
     data = copy_raw(tmp_path / "data")
     bad = copy_config(tmp_path / "config")
-    path = bad.parent / "city" / "massnahmen.csv"
-    with path.open(encoding="utf-8", newline="") as fh:
-        rows = list(csv.reader(fh))
-    rows[1][rows[0].index("status")] = "vielleicht"  # not a known status: a validation error
-    with path.open("w", encoding="utf-8", newline="") as fh:
-        csv.writer(fh, lineterminator="\n").writerows(rows)
+    edit_city_cell(bad, "status", "vielleicht")  # not a known status: a validation error
     assert opendata("fetch", "-q", "--data-dir", str(data), "--config", str(bad)).returncode == 0
     assert opendata("publish", "-q", "--data-dir", str(data), "--config", str(bad), env=env).returncode == 1
     [failure] = _bodies(httpserver)

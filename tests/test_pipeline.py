@@ -7,7 +7,7 @@ from pathlib import Path
 
 import frictionless
 import pytest
-from helpers import copy_config, copy_raw, opendata, tree_hashes
+from helpers import copy_config, copy_raw, edit_city_cell, opendata, tree_hashes
 
 PACKAGES = ("integration_measures", "integration_statistics")
 
@@ -75,16 +75,7 @@ def test_invalid_input_publishes_nothing(published: tuple[Path, str, str], tmp_p
     data, _, _ = published
     before = tree_hashes(data / "published")
     cfg = copy_config(tmp_path / "config")
-    city = cfg.parent / "city" / "massnahmen.csv"
-    text = city.read_text(encoding="utf-8")
-    lines = text.splitlines()
-    header = lines[0].split(",") if lines[0].count(",") >= lines[0].count(";") else lines[0].split(";")
-    assert "status" in header
-    sep = "," if lines[0].count(",") >= lines[0].count(";") else ";"
-    cells = next(iter(__import__("csv").reader([lines[1]], delimiter=sep)))
-    cells[header.index("status")] = "vielleicht"
-    lines[1] = sep.join(f'"{c}"' for c in cells)
-    city.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    edit_city_cell(cfg, "status", "vielleicht")  # not a known status word
     res = opendata("run", "--data-dir", str(data), "--config", str(cfg))
     assert res.returncode == 1, res.stderr[-3000:]
     assert "nothing was published" in res.stderr

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from helpers import copy_config, copy_raw, opendata
+from helpers import copy_config, copy_raw, edit_city_cell, opendata
 
 from opendata import config as config_mod
 from opendata import snapshot, status
@@ -87,12 +86,7 @@ def test_irregular_source_is_never_stale(published: Path) -> None:
 
 
 def _break_measures(cfg_path: Path) -> None:
-    path = cfg_path.parent / "city" / "massnahmen.csv"
-    with path.open(encoding="utf-8", newline="") as fh:
-        rows = list(csv.reader(fh))
-    rows[1][rows[0].index("status")] = "vielleicht"  # not a known status: a validation error
-    with path.open("w", encoding="utf-8", newline="") as fh:
-        csv.writer(fh, lineterminator="\n").writerows(rows)
+    edit_city_cell(cfg_path, "status", "vielleicht")  # not a known status: a validation error
 
 
 def test_failing_then_recovered(published: Path, tmp_path: Path) -> None:
