@@ -116,6 +116,14 @@ def protection_chart(rows: Rows | None) -> Chart:
     return chart
 
 
+def _label(dim: str, value: str) -> str:
+    """German first: 'laufend / ongoing' for status codes; other values as they are."""
+    from opendata.transform.measures_normalise import STATUS_DE
+
+    german = {**STATUS_DE, "unknown": "unbekannt", "unassigned": "nicht zugeordnet"}
+    return f"{german[value]} / {value}" if dim == "status" and value in german else value
+
+
 def measure_charts(rows: Rows | None) -> list[Chart]:
     """Measures by status and by field of action, from measure_summary."""
     specs = (("status", "status", "Maßnahmen nach Umsetzungsstand", "Measures by status"),
@@ -123,7 +131,7 @@ def measure_charts(rows: Rows | None) -> list[Chart]:
               "Measures by field of action"))
     charts = []
     for dim, col, de, en in specs:
-        items = [(r.get(col, ""), float(r["count"])) for r in rows or []
+        items = [(_label(dim, r.get(col, "")), float(r["count"])) for r in rows or []
                  if r.get("dimension") == dim and _num(r.get("count", "")) is not None]
         svg = hbar(f"chart-measures-{dim}", f"{de} / {en}", _describe(items, ""), items, "") \
             if items else None
