@@ -111,7 +111,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
                                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     api = f"http://127.0.0.1:{port}/api"
     try:
-        _wait(lambda: httpx.get(f"{api}/health", timeout=2).status_code == 200, 90,
+        _wait(lambda: httpx.get(f"{api}/health", timeout=2).status_code == 200, 120,
               "prefect server health", proc, log)
         yield api, home
     finally:
@@ -140,7 +140,7 @@ def test_serve_runs_on_schedule_and_publishes(server: tuple[str, Path], tmp_path
                                 env=_env(home, api) | {"OPENDATA_WEBHOOK_URL": httpserver.url_for("/hook")},
                                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        runs = _wait(lambda: _completed_nightly_runs(api), 150, "a completed scheduled run", proc, log)
+        runs = _wait(lambda: _completed_nightly_runs(api), 240, "a completed scheduled run", proc, log)
         dep = httpx.get(f"{api}/deployments/name/nightly/nightly", timeout=5).json()
     finally:
         _stop(proc)
