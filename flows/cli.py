@@ -184,6 +184,7 @@ def cmd_prune(args: argparse.Namespace, cfg: config_mod.Config, paths: Paths) ->
     for pkg in sorted(cfg.packages):
         removed = store.prune(paths.package_dir(pkg), args.keep)
         print(f"{pkg}: removed {', '.join(removed) or 'nothing'}")
+    pipeline.ensure_site(cfg, paths)  # no links to removed releases in catalog and pages
     return 0
 
 

@@ -238,7 +238,9 @@ def publish_all(config: Config, paths: Paths, *, packages: list[str] | None = No
 
 
 def _site_stamp(config: Config, paths: Paths) -> dict[str, Any]:
-    return {"base_url": config.catalog.get("base_url", ""),
+    live = {p: [e["version"] for e in store.read_versions(paths.package_dir(p))["versions"]
+                if not e.get("removed")] for p in sorted(config.packages)}
+    return {"base_url": config.catalog.get("base_url", ""), "releases": live,
             "latest": {p: store.latest_version(paths.package_dir(p)) for p in sorted(config.packages)},
             "code": _hash_tree(REPO_ROOT / "opendata", "*.py")}
 

@@ -178,6 +178,9 @@ def test_prune_keeps_versions_json_truthful(base: dict[str, Path], tmp_path: Pat
     assert entry["removed"] is True and entry["zip_sha256"] == old["zip_sha256"]
     assert after["latest"] == "1.1.0" and os.readlink(pkg_dir / "latest") == "1.1.0"
     assert opendata("verify", "--data-dir", str(data)).returncode == 0
+    catalog = (data / "published" / "catalog.ttl").read_text(encoding="utf-8")
+    assert f"{PKG}/1.1.0/" in catalog and f"{PKG}/1.0.0/" not in catalog  # no dead links
+    assert 'href="1.0.0/' not in (pkg_dir / "index.html").read_text(encoding="utf-8")
 
 
 # --- determinism ----------------------------------------------------------------------------------
