@@ -139,4 +139,4 @@ def test_run_applies_base_url_to_catalog(tmp_path: Path) -> None:
     assert res.returncode == 0, res.stderr[-2000:]
     catalog = (data / "published" / "catalog.ttl").read_text(encoding="utf-8")
     assert "https://example.org/oda/integration_statistics/1.0.0/" in catalog
-    assert "opendata.eisenach.de" not in catalog
+    assert "opendata.example.org" not in catalog
