@@ -75,6 +75,10 @@ def _setup_logging(quiet: bool) -> None:
                         format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S")
     for noisy in ("httpx", "prefect", "frictionless", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    from opendata.secrets import RedactingFilter
+
+    for handler in logging.getLogger().handlers:  # belt and braces: mask any credential value
+        handler.addFilter(RedactingFilter())
 
 
 def _context(args: argparse.Namespace) -> tuple[config_mod.Config, Paths]:

@@ -270,11 +270,3 @@ def regenerate_site(config: Config, paths: Paths) -> None:
 
     site.regenerate(config, paths)
 
-
-def run(config: Config, paths: Paths, *, online: bool, run_id: str = "",
-        dry_run: bool = False) -> RunResult:
-    """The whole nightly job as one call (the Prefect flow wires the same steps)."""
-    fetched = fetch_all(config, paths, online=online)
-    result = publish_all(config, paths, dry_run=dry_run, run_id=run_id)
-    result.fetched = fetched
-    return result

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
@@ -198,7 +197,3 @@ def row_counts(staged: Staged) -> dict[str, int]:
             out[p.stem] = max(0, sum(1 for _ in fh) - 1)
     return out
 
-
-def read_json(path: Path) -> Any:
-    """Read a JSON file."""
-    return json.loads(path.read_text(encoding="utf-8"))
