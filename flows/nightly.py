@@ -42,6 +42,14 @@ def fetch_task(source_id: str, data_dir: str, config_path: str, online: bool) ->
             "mode": res.mode}
 
 
+def task_retries(cfg: config_mod.Config) -> dict[str, Any]:
+    """Task-level retries of a fetch (on top of the HTTP retries), from [settings]."""
+    delays = cfg.settings.get("task_retry_delays", [30, 120])
+    return {"retries": int(cfg.settings.get("task_retries", len(delays))),
+            "retry_delay_seconds": [float(d) for d in delays] or 0,
+            "timeout_seconds": float(cfg.settings.get("task_timeout", 3600))}
+
+
 def load_config(config_path: str, base_url: str = "") -> config_mod.Config:
     """The registry, with the public base URL overridden when one is given."""
     cfg = config_mod.load(Path(config_path))
@@ -65,7 +73,8 @@ def _steps(data_dir: str, config_path: str, online: bool | None, dry_run: bool,
         online = has_credentials(cfg)
         get_run_logger().info("mode: %s", "online" if online else
                               "offline (no API credentials configured; newest raw snapshots)")
-    fetched = [fetch_task(s.id, data_dir, config_path, online) for s in cfg.sources]
+    fetch = fetch_task.with_options(**task_retries(cfg))
+    fetched = [fetch(s.id, data_dir, config_path, online) for s in cfg.sources]
     run_id = str(flow_run.get_id() or "")
     result: pipeline.RunResult = publish_task(data_dir, config_path, dry_run, run_id, base_url)
     result.fetched = [pipeline.FetchResult(f["source"], Path(f["snapshot"]), f["changed"], f["mode"])
