@@ -59,3 +59,8 @@ class Build:
     snapshots: list[Snapshot]
     issues: list[Issue] = field(default_factory=list)
     meta: dict[str, Any] = field(default_factory=dict)  # e.g. temporal coverage, notes
+
+    @property
+    def errors(self) -> list[Issue]:
+        """Blocking issues."""
+        return [i for i in self.issues if i.severity == "error"]
