@@ -99,20 +99,26 @@ def snapshots_for(config: Config, paths: Paths, package: str) -> dict[str, snaps
             for s in config.sources_for(package)}
 
 
-def build_package(config: Config, paths: Paths, package: str) -> Build:
-    """Run the package's builder on the newest snapshots."""
+Snapshots = dict[str, snapshot.Snapshot]
+
+
+def build_package(config: Config, paths: Paths, package: str,
+                  snaps: Snapshots | None = None) -> Build:
+    """Run the package's builder on the newest snapshots (verified here unless passed in)."""
     from opendata.transform import builder
 
     pkg = config.packages[package]
     pkg_dir = paths.package_dir(package)
     store.recover(pkg_dir)
-    return builder(pkg.builder)(pkg, config, snapshots_for(config, paths, package),
-                                store.latest_dir(pkg_dir))
+    if snaps is None:
+        snaps = snapshots_for(config, paths, package)
+    return builder(pkg.builder)(pkg, config, snaps, store.latest_dir(pkg_dir))
 
 
-def candidate(config: Config, paths: Paths, package: str) -> Candidate:
+def candidate(config: Config, paths: Paths, package: str,
+              snaps: Snapshots | None = None) -> Candidate:
     """Build, stage and validate one package."""
-    build = build_package(config, paths, package)
+    build = build_package(config, paths, package, snaps)
     staged = publish.stage(build, config.packages[package], config, paths.package_dir(package))
     return Candidate(build, staged, validate(build, staged.descriptor))
 
@@ -125,10 +131,11 @@ def _hash_tree(root: Path, pattern: str) -> str:
     return h.hexdigest()
 
 
-def input_key(config: Config, paths: Paths, package: str, *, code_dir: Path | None = None,
-              schemas_dir: Path | None = None) -> str:
+def input_key(config: Config, paths: Paths, package: str, *, snaps: Snapshots | None = None,
+              code_dir: Path | None = None, schemas_dir: Path | None = None) -> str:
     """Hash of everything a release depends on: snapshots, code, schemas, config."""
-    snaps = snapshots_for(config, paths, package)
+    if snaps is None:
+        snaps = snapshots_for(config, paths, package)
     parts = {"snapshots": {k: v.content_sha256 for k, v in sorted(snaps.items())},
              "code": _hash_tree(code_dir or REPO_ROOT / "opendata", "*.py"),
              "schemas": _hash_tree(schemas_dir or SCHEMAS_DIR, "*.json"),
@@ -189,13 +196,14 @@ def _release(cand: Candidate, config: Config, paths: Paths, *, dry_run: bool,
 
 
 def validate_all(config: Config, paths: Paths, packages: list[str] | None = None,
-                 run_id: str = "") -> tuple[list[Candidate], RunResult]:
+                 run_id: str = "", snaps: dict[str, Snapshots] | None = None
+                 ) -> tuple[list[Candidate], RunResult]:
     """Build, stage and validate packages; write the report. Staging folders are kept."""
     result = RunResult()
     cands = []
     for pkg in list(config.packages) if packages is None else packages:
         log.info("building and validating %s", pkg)
-        cands.append(candidate(config, paths, pkg))
+        cands.append(candidate(config, paths, pkg, (snaps or {}).get(pkg)))
     result.reports = [c.report for c in cands]
     if cands:
         result.report_path = write_report(paths, result.reports, run_id)
@@ -214,15 +222,16 @@ def publish_all(config: Config, paths: Paths, *, packages: list[str] | None = No
                 dry_run: bool = False, run_id: str = "", force: bool = False) -> RunResult:
     """Validate every package; publish only if all are valid. Unchanged inputs are skipped."""
     cache = _cache(paths)
-    todo, skipped = [], []
+    todo, skipped, snaps = [], [], {}
     for pkg in list(config.packages) if packages is None else packages:
         store.recover(paths.package_dir(pkg))
-        key = input_key(config, paths, pkg)
+        snaps[pkg] = snapshots_for(config, paths, pkg)  # verified once, used for key and build
+        key = input_key(config, paths, pkg, snaps=snaps[pkg])
         if not force and cache.get(pkg) == key and store.latest_version(paths.package_dir(pkg)):
             skipped.append(_unchanged(pkg, paths.package_dir(pkg), "inputs unchanged"))
         else:
             todo.append((pkg, key))
-    cands, result = validate_all(config, paths, [p for p, _ in todo], run_id)
+    cands, result = validate_all(config, paths, [p for p, _ in todo], run_id, snaps)
     if not all(r.valid for r in result.reports):
         raise _fail(cands, result)
     result.outcomes = list(skipped)
