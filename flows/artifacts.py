@@ -43,6 +43,6 @@ def publish_artifacts(result: Any, cfg: Config) -> None:
     create_table_artifact(key="row-counts", table=rows, description="Rows per resource")
     create_markdown_artifact(key="release-notes", markdown=_release_md(result, cfg),
                              description="What this run published")
-    fresh = [{"source": f.source, "snapshot": f.snapshot.name, "new_content": f.changed,
-              "mode": f.mode} for f in result.fetched]
+    fresh = [{"source": f.source, "snapshot": f.snapshot.name if f.snapshot else "",
+              "new_content": f.changed, "mode": f.mode, "note": f.note} for f in result.fetched]
     create_table_artifact(key="source-freshness", table=fresh, description="Snapshot per source")

@@ -14,7 +14,7 @@ from typing import Any
 
 from opendata import config as config_mod
 from opendata import notify, pipeline, runlog, store
-from opendata.errors import LockError, OpendataError
+from opendata.errors import ConfigError, LockError, OpendataError
 from opendata.lock import pipeline_lock
 from opendata.paths import Paths, default_data_dir
 
@@ -52,7 +52,9 @@ def parser() -> argparse.ArgumentParser:
              "status": "what is published and when; last runs; stale sources",
              "verify": "re-check every file of every release against its recorded hashes",
              "prune": "remove old releases (versions.json keeps them, marked removed)",
-             "serve": "register the nightly deployment and run scheduled runs"}
+             "serve": "register the nightly deployment and run scheduled runs",
+             "tables": "check every configured GENESIS table code against the live catalogue "
+                       "(metadata/table), or search the catalogue with --find"}
     for name, text in helps.items():
         p = sub.add_parser(name, help=text, description=text, epilog=EPILOG,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -64,6 +66,12 @@ def parser() -> argparse.ArgumentParser:
             p.add_argument("--json", action="store_true", help="machine-readable output")
         if name == "prune":
             p.add_argument("--keep", type=int, required=True, help="releases to keep per package")
+        if name == "tables":
+            p.add_argument("--find", metavar="SELECTION", default=None,
+                           help="list catalogue tables matching SELECTION, e.g. '12511*'")
+            p.add_argument("--api", default="genesis",
+                           help="API to search with --find (genesis, regionalstatistik, zensus)")
+            p.add_argument("--json", action="store_true", help="machine-readable output")
         if name == "serve":
             p.add_argument("--cron", default=None, help="cron expression (default from config)")
             p.add_argument("--timezone", default=None, help="IANA timezone (default Europe/Berlin)")
@@ -111,6 +119,9 @@ def _summary(result: pipeline.RunResult) -> None:
         else:
             state = f"unchanged ({o.previous or 'nothing published'})"
         print(f"  {o.package}: {state}\n    rows: {rows or '-'}")
+    for f in result.fetched:
+        if f.note:
+            print(f"  warning: {f.note}")
 
 
 def cmd_run(args: argparse.Namespace, cfg: config_mod.Config, paths: Paths) -> int:
@@ -130,7 +141,10 @@ def cmd_run(args: argparse.Namespace, cfg: config_mod.Config, paths: Paths) -> i
 def cmd_fetch(args: argparse.Namespace, cfg: config_mod.Config, paths: Paths) -> int:
     """Fetch every source."""
     for r in pipeline.fetch_all(cfg, paths, online=_online(args, cfg)):
-        print(f"  {r.source}: {'new' if r.changed else 'unchanged'} snapshot {r.snapshot.name} ({r.mode})")
+        snap = r.snapshot.name if r.snapshot else "none"
+        print(f"  {r.source}: {'new' if r.changed else 'unchanged'} snapshot {snap} ({r.mode})")
+        if r.note:
+            print(f"    warning: {r.note}")
     return 0
 
 
@@ -202,9 +216,49 @@ def cmd_serve(args: argparse.Namespace, cfg: config_mod.Config, paths: Paths) ->
     return 0
 
 
+def _print_check(c: Any) -> None:
+    flag = "ok  " if c.ok and not c.schema_problems else "FAIL" if not c.ok else "WARN"
+    state = "verified" if c.verified else "unverified"
+    print(f"{flag} {c.source:<28} {c.api:<17} {c.table:<14} ({state}) {c.message}")
+    if c.title:
+        print(f"       {c.title} (updated {c.updated or '?'})")
+    if c.variables:
+        print(f"       variables {', '.join(c.variables)}; values {', '.join(c.values) or '-'}")
+    for problem in c.schema_problems:
+        print(f"       schema: {problem}")
+
+
+def cmd_tables(args: argparse.Namespace, cfg: config_mod.Config, paths: Paths) -> int:
+    """Check configured table codes (exit 1 if one is unknown), or search the catalogue."""
+    from opendata.secrets import credentials
+    from opendata.sources import genesis_catalogue as cat
+
+    pol = pipeline.policy(cfg)
+    if args.find:
+        if args.api not in cfg.apis:
+            raise ConfigError(str(cfg.path), f"apis.{args.api}",
+                                         f"no such API; use one of {', '.join(sorted(cfg.apis))}")
+        found = cat.find(args.api, cfg, args.find, policy=pol)
+        print(json.dumps(found, ensure_ascii=False, indent=2) if args.json else
+              "\n".join(f"{t['code']:<16} {t['time']:<12} {t['title']}" for t in found)
+              or f"no tables match {args.find!r}")
+        return 0
+    checks = []
+    for src in (s for s in cfg.sources if s.kind == "genesis"):
+        if credentials(cfg.apis[src.api]) is None:
+            print(f"note: no credentials for API {src.api}; asking anonymously", file=sys.stderr)
+        checks.append(cat.check(src, cfg, policy=pol))
+        if not args.json:
+            _print_check(checks[-1])
+    if args.json:
+        print(json.dumps([c.as_dict() for c in checks], ensure_ascii=False, indent=2))
+    return 0 if all(c.ok for c in checks) else 1
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace, config_mod.Config, Paths], int]] = {
     "run": cmd_run, "fetch": cmd_fetch, "validate": cmd_validate, "publish": cmd_publish,
-    "status": cmd_status, "verify": cmd_verify, "prune": cmd_prune, "serve": cmd_serve}
+    "status": cmd_status, "verify": cmd_verify, "prune": cmd_prune, "serve": cmd_serve,
+    "tables": cmd_tables}
 LOCKED = ("fetch", "validate", "publish", "prune")  # `run`: inside the flow (serve runs too)
 
 

@@ -36,10 +36,13 @@ def fetch_task(source_id: str, data_dir: str, config_path: str, online: bool) ->
     """Fetch one source and snapshot it if its content changed."""
     cfg = config_mod.load(Path(config_path))
     res = pipeline.fetch_source(cfg.source(source_id), cfg, Paths(Path(data_dir)), online=online)
-    get_run_logger().info("%s: %s snapshot %s", source_id, "new" if res.changed else "same",
-                          res.snapshot.name)
-    return {"source": res.source, "snapshot": str(res.snapshot), "changed": res.changed,
-            "mode": res.mode}
+    if res.note:
+        get_run_logger().warning(res.note)
+    else:
+        get_run_logger().info("%s: %s snapshot %s", source_id, "new" if res.changed else "same",
+                              res.snapshot.name if res.snapshot else "-")
+    return {"source": res.source, "snapshot": str(res.snapshot or ""), "changed": res.changed,
+            "mode": res.mode, "note": res.note}
 
 
 def task_retries(cfg: config_mod.Config) -> dict[str, Any]:
@@ -77,8 +80,8 @@ def _steps(data_dir: str, config_path: str, online: bool | None, dry_run: bool,
     fetched = [fetch(s.id, data_dir, config_path, online) for s in cfg.sources]
     run_id = str(flow_run.get_id() or "")
     result: pipeline.RunResult = publish_task(data_dir, config_path, dry_run, run_id, base_url)
-    result.fetched = [pipeline.FetchResult(f["source"], Path(f["snapshot"]), f["changed"], f["mode"])
-                      for f in fetched]
+    result.fetched = [pipeline.FetchResult(f["source"], Path(f["snapshot"]) if f["snapshot"] else None,
+                                           f["changed"], f["mode"], f["note"]) for f in fetched]
     from flows import artifacts
 
     artifacts.publish_artifacts(result, cfg)
@@ -115,5 +118,6 @@ def nightly(data_dir: str = "data", config_path: str = "", online: bool | None =
         raise
     if not dry_run:
         runlog.append(paths, {"command": "run", "started": started, "finished": runlog.now_iso(),
-                              "outcome": "success", "exit_code": 0, "error": ""})
+                              "outcome": "success", "exit_code": 0, "error": "",
+                              "warnings": [redact(f.note) for f in result.fetched if f.note]})
     return result

@@ -37,6 +37,8 @@ class SourceConfig:
     format: str = ""
     options: dict[str, Any] = field(default_factory=dict)
     note: str = ""
+    verified: bool = True  # False: table code not yet confirmed against the live catalogue
+    evidence: str = ""  # where an unverified table code comes from
 
     @property
     def resource(self) -> str:
@@ -113,6 +115,11 @@ def _source(file: str, i: int, d: dict[str, Any], packages: dict[str, PackageCon
     if "/" not in d["schema"] or not (SCHEMAS_DIR / f"{d['schema']}.schema.json").is_file():
         raise ConfigError(file, entry, f"schema '{d['schema']}' not found as "
                           f"schemas/{d['schema']}.schema.json")
+    if not isinstance(d.get("verified", True), bool):
+        raise ConfigError(file, entry, "'verified' must be true or false")
+    if d.get("verified") is False and not d.get("evidence"):
+        raise ConfigError(file, entry, "an unverified source needs 'evidence': where its table "
+                          "code comes from")
     known = set(SourceConfig.__dataclass_fields__)
     unknown = sorted(set(d) - known)
     if unknown:

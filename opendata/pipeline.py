@@ -12,7 +12,7 @@ from typing import Any
 
 from opendata import publish, snapshot, store
 from opendata.config import Config, SourceConfig
-from opendata.errors import ValidationFailed
+from opendata.errors import SnapshotError, TerminalFetchError, ValidationFailed
 from opendata.http import RetryPolicy
 from opendata.model import Build
 from opendata.paths import REPO_ROOT, SCHEMAS_DIR, Paths
@@ -27,9 +27,10 @@ class FetchResult:
     """The snapshot a source will be built from, and whether it is new."""
 
     source: str
-    snapshot: Path
+    snapshot: Path | None  # None: an unverified source that has no snapshot yet
     changed: bool
-    mode: str  # online | offline | local
+    mode: str  # online | offline | local | skipped (unverified source, see note)
+    note: str = ""
 
 
 @dataclass
@@ -63,8 +64,35 @@ def is_local(src: SourceConfig) -> bool:
     return src.kind == "table" and not src.location.startswith(("http://", "https://"))
 
 
+def _skipped(src: SourceConfig, paths: Paths, why: str) -> FetchResult:
+    """An unverified source that could not be fetched: keep its newest snapshot, if any."""
+    found = snapshot.candidates(paths.source_raw(src.id))
+    note = (f"unverified table {src.table} of source {src.id}: {why}. The run goes on without "
+            "new data from it; check the code with 'opendata tables' and fix config/opendata.toml")
+    log.warning(note)
+    return FetchResult(src.id, found[-1] if found else None, False, "skipped", note)
+
+
 def fetch_source(src: SourceConfig, config: Config, paths: Paths, *, online: bool) -> FetchResult:
-    """Fetch one source (online or local) and snapshot it if its content changed."""
+    """Fetch one source (online or local) and snapshot it if its content changed.
+
+    An unverified source never stops a run: a terminal fetch fault or (offline) a missing
+    snapshot is logged and reported, and the run goes on without it.
+    """
+    try:
+        return _fetch_source(src, config, paths, online=online)
+    except TerminalFetchError as exc:
+        if src.verified:
+            raise
+        return _skipped(src, paths, exc.message)
+    except SnapshotError as exc:
+        if src.verified or not online and snapshot.candidates(paths.source_raw(src.id)):
+            raise
+        return _skipped(src, paths, "no snapshot yet (run online with credentials)"
+                        if not online else exc.message)
+
+
+def _fetch_source(src: SourceConfig, config: Config, paths: Paths, *, online: bool) -> FetchResult:
     src_dir = paths.source_raw(src.id)
     if not online and not is_local(src):
         snap = snapshot.latest(src_dir, src.id)
@@ -94,9 +122,10 @@ def fetch_all(config: Config, paths: Paths, *, online: bool) -> list[FetchResult
 
 
 def snapshots_for(config: Config, paths: Paths, package: str) -> dict[str, snapshot.Snapshot]:
-    """The newest verified snapshot of every source of a package."""
+    """The newest verified snapshot of every source of a package (unverified sources may lack one)."""
     return {s.id: snapshot.latest(paths.source_raw(s.id), s.id)
-            for s in config.sources_for(package)}
+            for s in config.sources_for(package)
+            if s.verified or snapshot.candidates(paths.source_raw(s.id))}
 
 
 Snapshots = dict[str, snapshot.Snapshot]

@@ -30,9 +30,10 @@ def source_freshness(cfg: Config, paths: Paths, package: str, now: datetime) -> 
         limit = CADENCES.get(src.cadence, 0)
         when = _parse(changed)
         age = (now - when).days if when else None
-        stale = bool(limit) and (age is None or age > limit)
+        # an unverified table is not in service yet: it cannot be stale
+        stale = src.verified and bool(limit) and (age is None or age > limit)
         out.append({"source": src.id, "cadence": src.cadence, "last_change": changed,
-                    "age_days": age, "stale": stale})
+                    "age_days": age, "stale": stale, "verified": src.verified})
     return out
 
 
@@ -67,11 +68,12 @@ def text(status: dict[str, Any]) -> str:
         lines.append(f"{p['package']}: {p['latest_version'] or 'nothing published'}"
                      + (f" (released {p['released_at']})" if p["released_at"] else ""))
         for s in p["sources"]:
-            flag = "STALE" if s["stale"] else "ok"
+            flag = "STALE" if s["stale"] else "ok" if s["verified"] else "unverified table code"
             lines.append(f"  {s['source']:<28} {s['cadence']:<9} last change "
                          f"{s['last_change'] or '-'} {flag}")
     ok, fail = status["last_success"], status["last_failure"]
     lines.append(f"last successful run: {ok['finished'] if ok else '-'}")
+    lines += [f"  warning: {w}" for w in (ok or {}).get("warnings", [])]
     if fail:
         lines.append(f"last failed run: {fail['finished']}: {fail.get('error', '')}")
     lines.append("healthy" if status["healthy"] else

@@ -13,9 +13,9 @@ ROUNDED_NOTE = ("12531-0043 has no 'Insgesamt' rows: the numerator is the sum of
                 "of 5 by the source, so it is approximate")
 
 NOT_COVERED = [
-    "Share of foreigners in the population for the Wartburgkreis, Thüringen and Deutschland, and "
-    "for Eisenach after 2017: the embedded data holds no foreigners table (Ausländerstatistik "
-    "12521); only the city's figures for Eisenach on 2017-12-31 are available.",
+    "Share of foreigners in the population for Thüringen and Deutschland: the foreigners table "
+    "12521-0040 is a Kreis table; for the Kreise it is configured (unverified, fetched by an "
+    "online run), and the embedded data has only the city's figures for Eisenach on 2017-12-31.",
     "Eisenach after the merger (from 2021-07-01): the Kreis tables 12411, 12531 and 13111 list 16056 "
     "with '-' or not at all, and none of them has municipality rows; only the Zensus 2022 "
     "population (1000A-0000, ARS 160630105105) describes the municipality.",
@@ -23,7 +23,8 @@ NOT_COVERED = [
     "covers Deutschland and the Länder only.",
     "Protection seekers per 1,000 inhabitants for Thüringen and Deutschland: 12531-0043 and "
     "12411-01-01-4 are embedded for the Kreise 16056 and 16063 only.",
-    "Topic fields legal integration (naturalisations, 12511), child day-care and language skills, "
+    "Topic fields legal integration (naturalisations, Einbürgerungsstatistik 12511: no table code "
+    "could be verified yet, see config/opendata.toml), child day-care and language skills, "
     "education, health, housing, crime, intercultural opening and subjective indicators: no "
     "embedded source.",
 ]
@@ -81,6 +82,26 @@ def _protection(f: Frames, k: Keys) -> tuple[list[dict[str, object]], list[str]]
     return derive(_where(pop, sex_code=""), spec, finder)
 
 
+AZR_NOTE = ("numerator from the Central Register of Foreigners (Ausländerstatistik 12521), "
+            "denominator from the population update (12411); the two registers are counted "
+            "differently, so the share is approximate")
+
+
+def _foreigners(f: Frames, k: Keys) -> tuple[list[dict[str, object]], list[str]]:
+    pop, frg = f["population"], f["foreigners"]
+    if frg["indicator"].nunique() > 1:
+        return [], [f"foreigners_share_azr: the foreigners table has several value variables "
+                    f"{sorted(set(frg['indicator']))}; the share needs exactly one"]
+
+    def finder(b: pd.Series) -> tuple[Part | None, Part | None]:
+        at = {"region_key": b["region_key"], "reference_date": b["reference_date"], "sex_code": ""}
+        return (part(frg, "foreigners", k["foreigners"], **at),
+                part(pop, "population", k["population"], **at))
+    spec = ("foreigners_share_azr", "percent", "demography", 100.0,
+            "foreigners(sex_code='') / population(sex_code='') × 100", AZR_NOTE)
+    return derive(_where(frg, sex_code=""), spec, finder)
+
+
 def _city(f: Frames, k: Keys, indicator: str, numerator: str, factor: float,
           unit: str) -> tuple[list[dict[str, object]], list[str]]:
     city = f["city_figures"]
@@ -101,6 +122,7 @@ def compute(frames: Frames, keys: Keys) -> tuple[pd.DataFrame, list[str]]:
     steps = [("employees", lambda: _employees(frames, keys)),
              ("immigration_history", lambda: _immigration(frames, keys)),
              ("protection_seekers", lambda: _protection(frames, keys)),
+             ("foreigners", lambda: _foreigners(frames, keys)),
              ("city_figures", lambda: _city(frames, keys, "foreigners_share_population",
                                             "city_foreigners", 100.0, "percent")),
              ("city_figures", lambda: _city(frames, keys, "asylum_seekers_refugees_per_1000",
@@ -108,7 +130,8 @@ def compute(frames: Frames, keys: Keys) -> tuple[pd.DataFrame, list[str]]:
     rows: list[dict[str, object]] = []
     missing: list[str] = []
     for needed, step in steps:
-        if needed not in frames or (needed == "protection_seekers" and "population" not in frames):
+        if needed not in frames or (needed in ("protection_seekers", "foreigners")
+                                    and "population" not in frames):
             missing.append(f"{needed}: resource not built, derived indicators from it skipped")
             continue
         got, lacking = step()

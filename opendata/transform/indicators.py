@@ -15,7 +15,9 @@ import pandas as pd
 GENESIS_SOURCES = {"12411": "Regionaldatenbank Deutschland, Tabelle 12411-01-01-4",
                    "12531": "GENESIS-Online, Tabelle 12531-0043",
                    "13111": "Regionaldatenbank Deutschland, Tabelle 13111-01-03-4",
-                   "1000A": "Zensusdatenbank, Tabellen 1000A-0000 und 1000A-2022"}
+                   "1000A": "Zensusdatenbank, Tabellen 1000A-0000 und 1000A-2022",
+                   "12521": "GENESIS-Online, Tabelle 12521-0040",
+                   "12711": "Regionaldatenbank Deutschland, Tabelle 12711-01-03-4"}
 CITY = "Stadt Eisenach, Bericht zum Integrationsmanagement für das Jahr 2017 (RIS 1038-BR/2018)"
 _ZENSUS = "Persons on the Zensus 2022 reference date (15 May 2022)"
 
@@ -69,6 +71,11 @@ INDICATORS: dict[str, tuple[str, str, str, str, str, str]] = {
                                     "categories, each cell rounded to 5 by the source) / population "
                                     "× 1,000, same region and reference date.",
                                     GENESIS_SOURCES["12531"] + "; " + GENESIS_SOURCES["12411"]),
+    "foreigners_share_azr": ("Ausländeranteil an der Bevölkerung (Ausländerstatistik)",
+                             "Share of foreigners in the population (statistics on foreigners)",
+                             "percent", "derived", "Foreigners (Central Register of Foreigners) / "
+                             "population (population update) × 100, same Kreis and reference date.",
+                             GENESIS_SOURCES["12521"] + "; " + GENESIS_SOURCES["12411"]),
     "foreigners_share_population": ("Ausländeranteil an der Bevölkerung",
                                     "Share of foreigners in the population", "percent", "derived",
                                     "Foreigners / inhabitants × 100.", CITY),
@@ -89,12 +96,15 @@ DERIVED_COLUMNS = ["region_key", "region_name", "region_level", "reference_date"
                    "input_keys", "topic", "note"]
 
 
-def indicators_frame(codes: set[str]) -> pd.DataFrame:
-    """The code list of the given indicator codes (unknown codes get the code as label)."""
+def indicators_frame(codes: dict[str, str]) -> pd.DataFrame:
+    """The code list of the given codes (code → source table); unknown codes get the code as label."""
     rows = []
     for code in sorted(codes):
+        table = codes[code] or "?"
         de, en, unit, kind, definition, source = INDICATORS.get(
-            code, (code, code, "count", "official", "Undocumented GENESIS value variable.", ""))
+            code, (code, code, "count", "official", f"Value variable {code} of GENESIS table "
+                   f"{table}, not yet documented here; see the table's metadata.",
+                   f"GENESIS table {table}"))
         rows.append(dict(zip(INDICATOR_COLUMNS, (code, de, en, unit, kind, definition, source),
                              strict=True)))
     return pd.DataFrame(rows, columns=INDICATOR_COLUMNS, dtype=object)

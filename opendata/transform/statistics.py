@@ -8,10 +8,13 @@ Every configured source of the package becomes one tidy resource shaped by its T
 from __future__ import annotations
 
 import logging
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from frictionless import Resource as FResource
+from frictionless import Schema
 
 from opendata.config import Config, PackageConfig, SourceConfig
 from opendata.errors import OpendataError
@@ -20,7 +23,7 @@ from opendata.model import Build, Issue, Resource
 from opendata.paths import SCHEMAS_DIR
 from opendata.snapshot import Snapshot
 from opendata.sources import kind_module
-from opendata.tables import field_names, load_schema, primary_key
+from opendata.tables import field_names, load_schema, primary_key, to_csv_bytes
 from opendata.transform import derived, regions
 from opendata.transform.indicators import indicators_frame
 from opendata.transform.stat_checks import check_all
@@ -81,8 +84,49 @@ def _source_resource(package: str, source: SourceConfig, snap: Snapshot | None,
     return res
 
 
+def schema_issues(res: Resource, source: str) -> list[Issue]:
+    """Frictionless check of one resource against its Table Schema (foreign keys left out)."""
+    schema = {k: v for k, v in load_schema(res.schema_path).items() if k != "foreignKeys"}
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "data.csv").write_bytes(to_csv_bytes(res.frame, schema))
+        report = FResource(path="data.csv", basepath=tmp,
+                           schema=Schema.from_descriptor(schema)).validate()
+    return [Issue("error", err.type, err.message, source=source, resource=res.name,
+                  row=(getattr(err, "row_number", None) or 1) - 1 or None,
+                  field=getattr(err, "field_name", "") or "")
+            for task in report.tasks for err in task.errors]
+
+
+def _unverified(source: SourceConfig, snap: Snapshot | None, package: str,
+                issues: list[Issue], skipped: list[str]) -> Resource | None:
+    """Build an unverified source; its problems are warnings and it is left out, never blocking."""
+    where = f"{source.resource} ({source.id}, table {source.table}, code not yet verified)"
+    if snap is None:
+        skipped.append(f"{where}: not fetched yet; it appears once an online run has fetched it "
+                       "and it passes its schema")
+        return None
+    found: list[Issue] = []
+    res = _source_resource(package, source, snap, found)
+    if res is not None:
+        found += schema_issues(res, source.id)
+    if not any(i.severity == "error" for i in found):
+        issues += found
+        return res
+    issues += [Issue("warning", i.code, i.message + " (unverified source: left out of the "
+                     "package; fix its config entry or schema)", i.source, i.resource, i.row,
+                     i.field) for i in found]
+    skipped.append(f"{where}: left out, the fetched table does not fit its schema (see the "
+                   "validation warnings)")
+    return None
+
+
 def _code_lists(package: str, built: list[Resource], issues: list[Issue]) -> list[Resource]:
-    codes = {c for r in built if "indicator" in r.frame.columns for c in r.frame["indicator"]}
+    codes: dict[str, str] = {}  # indicator code → the table it first came from
+    for r in built:
+        if "indicator" in r.frame.columns:
+            cols = [c for c in ("indicator", "source_table") if c in r.frame.columns]
+            for row in r.frame[cols].drop_duplicates().itertuples(index=False):
+                codes.setdefault(str(row[0]), str(row[1]) if len(row) > 1 else "")
     out = [_resource(package, "regions", regions.regions_frame(), []),
            _resource(package, "indicators", indicators_frame(codes), []),
            _resource(package, "series_breaks", regions.breaks_frame(), [])]
@@ -100,7 +144,8 @@ def _temporal(built: list[Resource]) -> tuple[str, str] | None:
 
 def _meta(config: Config, package: str, built: list[Resource], missing: list[str]) -> dict[str, Any]:
     return {"temporal": _temporal(built), "breaks": regions.breaks_text(), "missing": missing,
-            "notes": NOTES, "attribution": [s.attribution for s in config.sources_for(package)],
+            "notes": NOTES, "attribution": [s.attribution for s in config.sources_for(package)
+                                            if any(s.id in r.sources for r in built)],
             "rows": {r.name: len(r.frame) for r in built}}
 
 
@@ -110,18 +155,23 @@ def build(package: PackageConfig, config: Config, snapshots: dict[str, Snapshot]
     issues: list[Issue] = []
     built: list[Resource] = []
     used: list[Snapshot] = []
+    skipped: list[str] = []
     for source in config.sources_for(package.id):
         snap = snapshots.get(source.id)
-        res = _source_resource(package.id, source, snap, issues)
+        res = _source_resource(package.id, source, snap, issues) if source.verified \
+            else _unverified(source, snap, package.id, issues, skipped)
         if res is not None and snap is not None:
             built.append(res)
             used.append(snap)
     frames = {r.name: r.frame for r in built}
     keys = {r.name: primary_key(load_schema(r.schema_path)) for r in built}
     frame, missing = derived.compute(frames, keys)
+    left_out = {s.resource for s in config.sources_for(package.id) if not s.verified}
+    missing = [m for m in missing if m.split(":")[0] not in left_out - set(frames)]
     der = _resource(package.id, "derived_indicators", frame, [r.sources[0] for r in built])
     issues += check_all(der.frame, keys.get("derived_indicators", primary_key(
         load_schema(der.schema_path))), regions.known_keys(), "", der.name)
     built.append(der)
     built += _code_lists(package.id, built, issues)
-    return Build(package.id, built, used, issues, _meta(config, package.id, built, missing))
+    return Build(package.id, built, used, issues,
+                 _meta(config, package.id, built, skipped + missing))
