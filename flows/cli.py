@@ -244,9 +244,11 @@ def cmd_tables(args: argparse.Namespace, cfg: config_mod.Config, paths: Paths) -
               or f"no tables match {args.find!r}")
         return 0
     checks = []
-    for src in (s for s in cfg.sources if s.kind == "genesis"):
-        if credentials(cfg.apis[src.api]) is None:
-            print(f"note: no credentials for API {src.api}; asking anonymously", file=sys.stderr)
+    genesis = [s for s in cfg.sources if s.kind == "genesis"]
+    for api in sorted({s.api for s in genesis}):
+        if credentials(cfg.apis[api]) is None:
+            print(f"note: no credentials for API {api}; asking anonymously", file=sys.stderr)
+    for src in genesis:
         checks.append(cat.check(src, cfg, policy=pol))
         if not args.json:
             _print_check(checks[-1])

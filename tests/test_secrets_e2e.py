@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -72,3 +73,13 @@ def test_credentials_appear_nowhere(online_run: tuple[Path, Path, str, Replay]) 
 def test_environment_is_untouched() -> None:
     for name in FAKE:
         assert name not in os.environ
+
+
+def test_unverified_codes_are_reported_not_fatal(online_run: tuple[Path, Path, str, Replay]) -> None:
+    data, _, out, replay = online_run
+    names = {r.form.get("name") for r in replay.requests_to("data/tablefile")}
+    assert {"12521-0040", "12711-01-03-4"} <= names  # an online run does try them
+    assert "warning: unverified table 12521-0040 of source foreigners" in out
+    runs = [json.loads(line) for line in (data / "state" / "runs.jsonl").read_text().splitlines()]
+    assert runs[-1]["outcome"] == "success"
+    assert any("unverified table 12711-01-03-4" in w for w in runs[-1]["warnings"])

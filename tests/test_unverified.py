@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from helpers import REPO, copy_config, copy_raw, opendata
+from pytest_httpserver import HTTPServer
 from replay_server import Replay
 
 from opendata import config as config_mod
@@ -21,6 +22,7 @@ from opendata import pipeline, publish, snapshot, status
 from opendata.errors import ConfigError, TerminalFetchError
 from opendata.paths import Paths
 from opendata.snapshot import FetchedFile, sha256_bytes
+from opendata.sources import genesis_catalogue
 
 HEADER = ("statistics_code;statistics_label;time_code;time_label;time;1_variable_code;"
           "1_variable_label;1_variable_attribute_code;1_variable_attribute_label;2_variable_code;"
@@ -150,9 +152,49 @@ def test_tables_command_checks_codes_against_metadata(replay: Replay) -> None:
     assert emp["variables"] == ["KREISE", "NAT", "GES"] and emp["values"] == ["ERW032"]
     assert emp["schema_problems"] == []
     for sid in ("population_kreise", "protection_seekers", "census_immigration_history",
-                "census_population"):
-        assert checks[sid]["ok"], checks[sid]
+                "census_population"):  # the real metadata fits every verified schema
+        assert checks[sid]["ok"] and checks[sid]["schema_problems"] == [], checks[sid]
+    assert checks["census_population"]["variables"] == ["GEODL1", "GEOGM4"]
+    assert checks["census_population"]["values"] == ["PRS001", "PRS018"]  # Zensus nests them
     for sid in ("foreigners", "migration"):
         assert not checks[sid]["ok"] and not checks[sid]["verified"]
         assert "HTTP 404" in checks[sid]["message"]
     assert len(replay.requests_to("metadata/table")) == 7
+
+
+def _catalogue_answer(code: int, content: str, tables: list[dict[str, str]]) -> dict[str, object]:
+    """A catalogue/tables answer in the documented GENESIS REST 2020 shape."""
+    return {"Ident": {"Service": "catalogue", "Method": "tables"},
+            "Status": {"Code": code, "Content": content, "Type": "Information"}, "List": tables}
+
+
+def test_tables_find_lists_the_catalogue(httpserver: HTTPServer) -> None:
+    example = [{"Code": "99999-0001", "Content": "BEISPIEL – keine echte\nTabelle", "Time": "2014-2024"}]
+    httpserver.expect_ordered_request("/catalogue/tables", method="POST").respond_with_json(
+        _catalogue_answer(0, "erfolgreich", example))
+    httpserver.expect_ordered_request("/catalogue/tables", method="POST").respond_with_json(
+        _catalogue_answer(104, "Es gibt keine Objekte zum angegebenen Selektionskriterium", []))
+    env = {"OPENDATA_GENESIS_BASE_URL": httpserver.url_for("/"), "GENESIS_TOKEN": "fake-tok-9876"}
+    found = opendata("tables", "--find", "12511*", "--json", env=env)
+    assert found.returncode == 0, found.stderr[-2000:]
+    assert json.loads(found.stdout) == [{"code": "99999-0001", "title": "BEISPIEL – keine echte "
+                                         "Tabelle", "time": "2014-2024"}]
+    none = opendata("tables", "--find", "99999*", env=env)
+    assert none.returncode == 0 and "no tables match '99999*'" in none.stdout
+    (first, _), (second, _) = httpserver.log
+    assert first.form["selection"] == "12511*" and second.form["selection"] == "99999*"
+    assert first.headers["username"] == "fake-tok-9876" and "username" not in first.form
+    assert "fake-tok-9876" not in found.stdout + found.stderr + none.stdout + none.stderr
+    bad = opendata("tables", "--find", "1*", "--api", "nosuch", env=env)
+    assert bad.returncode == 2 and "apis.nosuch" in bad.stderr
+
+
+def test_check_names_what_does_not_fit_the_schema(replay: Replay,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENDATA_REGIONALSTATISTIK_BASE_URL", replay.url("regionalstatistik"))
+    cfg = config_mod.load()
+    other = dataclasses.replace(cfg.source("migration"), table="12211-Z-11")  # real, other layout
+    got = genesis_catalogue.check(other, cfg, policy=pipeline.policy(cfg))
+    assert got.ok and got.title and "LBFORM01" in got.variables
+    assert "variable LBFORM01 is not in opendata.transform.tidy.DIMENSIONS" in got.schema_problems
+    assert "schema field sex_code has no variable in the table" in got.schema_problems

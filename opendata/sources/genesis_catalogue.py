@@ -8,7 +8,7 @@ is its title and last update, which variables does it have, and do they fit the 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,22 +54,41 @@ def _ctx(source: SourceConfig, config: Config, policy: RetryPolicy,
                 _auth_headers(source, config))
 
 
-def _merkmale(node: Any) -> Iterator[str]:
-    """Codes of every variable ('Merkmal') in a metadata structure, depth first."""
+TIME_VARIABLES = frozenset({"STAG", "JAHR", "MONAT"})
+"""Time variables seen in the recorded metadata and error messages; not classifying variables."""
+
+
+def _merkmale(node: Any, variables: list[str], values: list[str], under_region: bool = False) -> None:
+    """Sort the variables ('Merkmal') of a metadata structure into classifying and value ones.
+
+    GENESIS lists value variables in Head; the Zensus database has none there and nests them
+    under the regional variable in Rows, so there a variable below a regional one is a value.
+    """
     if isinstance(node, list):
         for item in node:
-            yield from _merkmale(item)
-    elif isinstance(node, dict):
-        if node.get("Type") == "Merkmal" and node.get("Code"):
-            yield str(node["Code"])
-        for key in ("Structure", "Columns", "Rows"):
-            yield from _merkmale(node.get(key))
+            _merkmale(item, variables, values, under_region)
+        return
+    if not isinstance(node, dict):
+        return
+    code = str(node.get("Code") or "")
+    if node.get("Type") == "Merkmal" and code and code not in TIME_VARIABLES:
+        target = values if under_region else variables
+        if code not in target:
+            target.append(code)
+    below = under_region or code in REGION_VARIABLES
+    for key in ("Structure", "Columns", "Rows"):
+        _merkmale(node.get(key), variables, values, below)
 
 
 def _structure(obj: dict[str, Any]) -> tuple[list[str], list[str]]:
     struct = obj.get("Structure") or {}
-    values = list(_merkmale((struct.get("Head") or {}).get("Structure")))
-    variables = list(dict.fromkeys(_merkmale([struct.get("Rows"), struct.get("Columns")])))
+    variables: list[str] = []
+    values: list[str] = []
+    _merkmale((struct.get("Head") or {}).get("Structure"), values, values)
+    if values:  # GENESIS layout: everything in Rows and Columns classifies
+        _merkmale([struct.get("Rows"), struct.get("Columns")], variables, variables)
+    else:
+        _merkmale([struct.get("Rows"), struct.get("Columns")], variables, values)
     return variables, values
 
 
