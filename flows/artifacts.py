@@ -18,6 +18,9 @@ def _validation_md(result: Any) -> str:
         lines += [f"- {i}" for i in r.warnings[:20]]
     if not result.reports:
         lines.append("All inputs unchanged: nothing was validated again.")
+    skipped = [f.note for f in result.fetched if f.note]
+    if skipped:
+        lines += ["", "## Sources skipped (unverified table codes)", ""] + [f"- {n}" for n in skipped]
     return "\n".join(lines)
 
 

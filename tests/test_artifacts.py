@@ -50,6 +50,8 @@ def test_validation_and_freshness_tables(artifacts: tuple[list[Any], Any, Any]) 
     summary = sorted((a for a in found if a.key == "validation-summary"), key=lambda a: a.created)
     assert "| integration_measures | True | 0 |" in summary[0].data
     assert "All inputs unchanged: nothing was validated again." in summary[1].data
+    assert "## Sources skipped (unverified table codes)" in summary[0].data
+    assert "- unverified table 12521-0040 of source foreigners" in summary[0].data
     fresh = next(a for a in found if a.key == "source-freshness")
     sources = {row["source"] for row in fresh.data} if isinstance(fresh.data, list) else set()
     if not sources:  # the API returns table artifacts as JSON text
