@@ -85,11 +85,10 @@ def fetch_source(src: SourceConfig, config: Config, paths: Paths, *, online: boo
         if src.verified:
             raise
         return _skipped(src, paths, exc.message)
-    except SnapshotError as exc:
-        if src.verified or not online and snapshot.candidates(paths.source_raw(src.id)):
-            raise
-        return _skipped(src, paths, "no snapshot yet (run online with credentials)"
-                        if not online else exc.message)
+    except SnapshotError:
+        if src.verified or snapshot.candidates(paths.source_raw(src.id)):
+            raise  # a damaged snapshot is never skipped
+        return _skipped(src, paths, "no snapshot yet (run online with credentials)")
 
 
 def _fetch_source(src: SourceConfig, config: Config, paths: Paths, *, online: bool) -> FetchResult:

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import logging
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from frictionless import Package
+from frictionless import Package, Schema
+from frictionless import Resource as FResource
 
-from opendata.model import Build, Issue
+from opendata.model import Build, Issue, Resource
+from opendata.tables import load_schema, to_csv_bytes
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +64,13 @@ def _source_of(build: Build, resource: str) -> str:
     return ""
 
 
+def _issue(err: Any, source: str, resource: str) -> Issue:
+    """A frictionless error as an Issue (row = 1-based data row, without the header)."""
+    row = getattr(err, "row_number", None)
+    return Issue("error", err.type, err.message, source=source, resource=resource,
+                 row=(row - 1) if row else None, field=getattr(err, "field_name", "") or "")
+
+
 def frictionless_issues(descriptor: Path, build: Build) -> tuple[list[Issue], dict[str, int]]:
     """Validate a staged datapackage.json with frictionless; return issues and row counts."""
     report = Package(str(descriptor)).validate()
@@ -68,15 +78,20 @@ def frictionless_issues(descriptor: Path, build: Build) -> tuple[list[Issue], di
     counts: dict[str, int] = {}
     for task in report.tasks:
         counts[task.name] = int(task.stats.get("rows") or 0)
-        for err in task.errors:
-            row = getattr(err, "row_number", None)
-            issues.append(Issue(
-                "error", err.type, err.message, source=_source_of(build, task.name),
-                resource=task.name, row=(row - 1) if row else None,
-                field=getattr(err, "field_name", "") or ""))
+        issues += [_issue(err, _source_of(build, task.name), task.name) for err in task.errors]
     for err in report.errors:
         issues.append(Issue("error", err.type, err.message, resource="datapackage.json"))
     return issues, counts
+
+
+def resource_issues(res: Resource, source: str) -> list[Issue]:
+    """Frictionless check of one built resource against its Table Schema, foreign keys left out."""
+    schema = {k: v for k, v in load_schema(res.schema_path).items() if k != "foreignKeys"}
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "data.csv").write_bytes(to_csv_bytes(res.frame, schema))
+        report = FResource(path="data.csv", basepath=tmp,
+                           schema=Schema.from_descriptor(schema)).validate()
+    return [_issue(err, source, res.name) for task in report.tasks for err in task.errors]
 
 
 def validate(build: Build, descriptor: Path) -> Report:

@@ -8,13 +8,11 @@ Every configured source of the package becomes one tidy resource shaped by its T
 from __future__ import annotations
 
 import logging
-import tempfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from frictionless import Resource as FResource
-from frictionless import Schema
 
 from opendata.config import Config, PackageConfig, SourceConfig
 from opendata.errors import OpendataError
@@ -23,11 +21,12 @@ from opendata.model import Build, Issue, Resource
 from opendata.paths import SCHEMAS_DIR
 from opendata.snapshot import Snapshot
 from opendata.sources import kind_module
-from opendata.tables import field_names, load_schema, primary_key, to_csv_bytes
+from opendata.tables import field_names, load_schema, primary_key
 from opendata.transform import derived, regions
 from opendata.transform.indicators import indicators_frame
 from opendata.transform.stat_checks import check_all
 from opendata.transform.tidy import tidy_city, tidy_genesis
+from opendata.validate import resource_issues
 
 log = logging.getLogger(__name__)
 NOTES = [
@@ -84,19 +83,6 @@ def _source_resource(package: str, source: SourceConfig, snap: Snapshot | None,
     return res
 
 
-def schema_issues(res: Resource, source: str) -> list[Issue]:
-    """Frictionless check of one resource against its Table Schema (foreign keys left out)."""
-    schema = {k: v for k, v in load_schema(res.schema_path).items() if k != "foreignKeys"}
-    with tempfile.TemporaryDirectory() as tmp:
-        (Path(tmp) / "data.csv").write_bytes(to_csv_bytes(res.frame, schema))
-        report = FResource(path="data.csv", basepath=tmp,
-                           schema=Schema.from_descriptor(schema)).validate()
-    return [Issue("error", err.type, err.message, source=source, resource=res.name,
-                  row=(getattr(err, "row_number", None) or 1) - 1 or None,
-                  field=getattr(err, "field_name", "") or "")
-            for task in report.tasks for err in task.errors]
-
-
 def _unverified(source: SourceConfig, snap: Snapshot | None, package: str,
                 issues: list[Issue], skipped: list[str]) -> Resource | None:
     """Build an unverified source; its problems are warnings and it is left out, never blocking."""
@@ -108,13 +94,12 @@ def _unverified(source: SourceConfig, snap: Snapshot | None, package: str,
     found: list[Issue] = []
     res = _source_resource(package, source, snap, found)
     if res is not None:
-        found += schema_issues(res, source.id)
+        found += resource_issues(res, source.id)
     if not any(i.severity == "error" for i in found):
         issues += found
         return res
-    issues += [Issue("warning", i.code, i.message + " (unverified source: left out of the "
-                     "package; fix its config entry or schema)", i.source, i.resource, i.row,
-                     i.field) for i in found]
+    issues += [replace(i, severity="warning", message=i.message + " (unverified source: left out "
+                       "of the package; fix its config entry or schema)") for i in found]
     skipped.append(f"{where}: left out, the fetched table does not fit its schema (see the "
                    "validation warnings)")
     return None
