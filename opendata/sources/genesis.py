@@ -44,12 +44,15 @@ class _BodyError(TerminalFetchError):
         self.resp, self.detail = resp, message
 
 
-def _detail(exc: TerminalFetchError) -> str:
+def fault_detail(exc: TerminalFetchError) -> str:
+    """The message of a fetch fault without the 'fetch failed for source' prefix."""
     return exc.message.removeprefix(f"fetch failed for source '{exc.source}': ")
 
 
 @dataclass
-class _Ctx:
+class Context:
+    """One source's request context: config, retry policy, session, base URL, auth headers."""
+
     source: SourceConfig
     config: Config
     policy: RetryPolicy
@@ -90,7 +93,8 @@ def form_params(source: SourceConfig, name: str | None = None) -> dict[str, str]
     return form
 
 
-def _auth_headers(ctx_source: SourceConfig, config: Config) -> dict[str, str]:
+def auth_headers(ctx_source: SourceConfig, config: Config) -> dict[str, str]:
+    """The username/password request headers of the source's API ({} without credentials)."""
     creds = secrets.credentials(config.apis[ctx_source.api])
     if creds is None:
         log.info("no credentials configured for API %s; sending anonymous requests", ctx_source.api)
@@ -112,7 +116,8 @@ def _kind(resp: requests.Response) -> str:
     return "other"
 
 
-def _status(ctx: _Ctx, resp: requests.Response) -> tuple[int, str, dict[str, Any]]:
+def json_status(ctx: Context, resp: requests.Response) -> tuple[int, str, dict[str, Any]]:
+    """Status.Code, Status.Content and the document of a JSON answer; unreadable → terminal."""
     try:
         doc = resp.json()
         status = doc.get("Status") or {}
@@ -126,7 +131,7 @@ def _selection(form: dict[str, str]) -> str:
     return ", ".join(f"{k}={v}" for k, v in form.items() if v and k not in ("format", "name"))
 
 
-def _status_error(ctx: _Ctx, code: int, message: str, form: dict[str, str],
+def _status_error(ctx: Context, code: int, message: str, form: dict[str, str],
                   resp: requests.Response) -> _BodyError:
     sel = _selection(form) or "no further parameters"
     if code == 104:
@@ -137,7 +142,7 @@ def _status_error(ctx: _Ctx, code: int, message: str, form: dict[str, str],
     return _BodyError(ctx.source.id, secrets.redact(text), resp)
 
 
-def _wait_for_job(ctx: _Ctx, result: str) -> int:
+def _wait_for_job(ctx: Context, result: str) -> int:
     """Poll catalogue/results until ``result`` is listed; returns the number of polls."""
     interval = ctx.setting("job_poll_interval", 5.0)
     max_wait, cap = ctx.setting("job_max_wait", 1800.0), max(interval, 60.0)
@@ -146,7 +151,7 @@ def _wait_for_job(ctx: _Ctx, result: str) -> int:
     while True:
         resp = ctx.post("catalogue/results", form)
         polls += 1
-        code, message, doc = _status(ctx, resp)
+        code, message, doc = json_status(ctx, resp)
         listed = [i.get("Code") for i in (doc.get("List") or []) if isinstance(i, dict)]
         if code == 0 and result in listed:
             log.info("%s: job result %s ready after %d polls", ctx.source.id, result, polls)
@@ -164,14 +169,14 @@ def _wait_for_job(ctx: _Ctx, result: str) -> int:
         delay = min(cap, delay * 1.5)
 
 
-def _job_result(ctx: _Ctx, message: str, resp: requests.Response) -> str:
+def _job_result(ctx: Context, message: str, resp: requests.Response) -> str:
     m = _RESULT_NAME.search(message.strip())
     if not m:
         raise _BodyError(ctx.source.id, f"status 99 without a result name in {message!r}", resp)
     return m.group(1)
 
 
-def _download(ctx: _Ctx) -> tuple[requests.Response, dict[str, str], str]:
+def _download(ctx: Context) -> tuple[requests.Response, dict[str, str], str]:
     """POST tablefile, following 98 (job=true) and 99 (poll, resultfile); returns the data response."""
     form, endpoint = form_params(ctx.source), "data/tablefile"
     for _ in range(3):
@@ -184,7 +189,7 @@ def _download(ctx: _Ctx) -> tuple[requests.Response, dict[str, str], str]:
             raise _BodyError(ctx.source.id, f"{resp.url} answered {what} instead of a ZIP "
                                             f"(Content-Type {resp.headers.get('Content-Type', '?')}): "
                                             f"{resp.text[:200]!r}", resp)
-        code, message, _ = _status(ctx, resp)
+        code, message, _ = json_status(ctx, resp)
         if code == 98 and endpoint == "data/tablefile" and form.get("job") != "true":
             log.info("%s: table too large for a direct download, resending with job=true",
                      ctx.source.id)
@@ -210,7 +215,8 @@ def _scrub(obj: Any) -> Any:
     return obj
 
 
-def _iso(updated: str) -> str:
+def iso_updated(updated: str) -> str:
+    """A metadata 'Updated' stamp (de or en form) as ISO 8601, or "" when unparseable."""
     for fmt in ("%d.%m.%Y %H:%M:%S", "%Y-%m-%d %H:%M:%S"):  # de and en metadata
         try:
             return datetime.strptime(updated.rstrip("h").strip(), fmt).isoformat()
@@ -219,10 +225,10 @@ def _iso(updated: str) -> str:
     return ""
 
 
-def _metadata(ctx: _Ctx) -> tuple[FetchedFile, dict[str, Any]]:
+def _metadata(ctx: Context) -> tuple[FetchedFile, dict[str, Any]]:
     form = {"name": ctx.source.table, "language": str(ctx.source.params.get("language", "de"))}
     resp = ctx.post("metadata/table", form)
-    code, message, doc = _status(ctx, resp)
+    code, message, doc = json_status(ctx, resp)
     obj = doc.get("Object") or {}
     if code != 0 or not isinstance(obj, dict):
         log.warning("%s: no table metadata (status %s)", ctx.source.id, code)
@@ -231,7 +237,7 @@ def _metadata(ctx: _Ctx) -> tuple[FetchedFile, dict[str, Any]]:
     meta = {"table": ctx.source.table, "api": ctx.source.api, "metadata_status": code,
             "metadata_message": secrets.redact(message),
             "title": " ".join(str(obj.get("Content") or "").split()), "updated": updated,
-            "updated_iso": _iso(updated), "time_from": (obj.get("Time") or {}).get("From", ""),
+            "updated_iso": iso_updated(updated), "time_from": (obj.get("Time") or {}).get("From", ""),
             "time_to": (obj.get("Time") or {}).get("To", "")}
     body = secrets.redact(dump_json(_scrub(doc))).encode("utf-8")
     return _file("metadata.json", "metadata", body, resp, form), meta
@@ -257,14 +263,14 @@ def keep_failed(diag_dir: Path, source: str, resp: requests.Response, error: str
     return folder
 
 
-def _data_file(ctx: _Ctx, resp: requests.Response, form: dict[str, str]) -> tuple[FetchedFile, str]:
+def _data_file(ctx: Context, resp: requests.Response, form: dict[str, str]) -> tuple[FetchedFile, str]:
     limit = int(ctx.setting("max_csv_bytes", MAX_CSV_BYTES))
     try:
         csv = extract_csv(resp.content, source=ctx.source.id, limit=limit) if _kind(resp) == "zip" \
             else resp.content
         check_header(csv, source=ctx.source.id)
     except TerminalFetchError as exc:
-        raise _BodyError(ctx.source.id, _detail(exc), resp) from None
+        raise _BodyError(ctx.source.id, fault_detail(exc), resp) from None
     name = "data.zip" if _kind(resp) == "zip" else "data.csv"
     return _file(name, "data", resp.content, resp, form), sha256_bytes(csv)
 
@@ -273,8 +279,8 @@ def fetch(source: SourceConfig, config: Config, *, policy: RetryPolicy,
           sess: requests.Session | None = None, sleep: Callable[[float], None] = time.sleep,
           diag_dir: Path | None = None) -> Fetched:
     """Download one GENESIS table as ffcsv (following jobs) plus its metadata."""
-    ctx = _Ctx(source, config, policy, sess, sleep, base_url(source, config),
-               _auth_headers(source, config))
+    ctx = Context(source, config, policy, sess, sleep, base_url(source, config),
+               auth_headers(source, config))
     try:
         resp, form, _ = _download(ctx)
         data, content_sha = _data_file(ctx, resp, form)
@@ -303,4 +309,4 @@ def describe(snapshot: Snapshot) -> dict[str, str]:
     obj = doc.get("Object") or {}
     updated = str(obj.get("Updated") or "")
     return {"table_title": " ".join(str(obj.get("Content") or "").split()),
-            "last_updated": _iso(updated) or updated}
+            "last_updated": iso_updated(updated) or updated}

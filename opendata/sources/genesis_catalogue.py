@@ -18,7 +18,7 @@ from opendata import secrets
 from opendata.config import Config, SourceConfig
 from opendata.errors import FetchError, TerminalFetchError
 from opendata.http import RetryPolicy
-from opendata.sources.genesis import _auth_headers, _Ctx, _detail, _iso, _status, base_url
+from opendata.sources.genesis import Context, auth_headers, base_url, fault_detail, iso_updated, json_status
 from opendata.tables import field_names, load_schema
 from opendata.transform.regions import REGION_VARIABLES
 from opendata.transform.tidy import DIMENSIONS
@@ -49,9 +49,9 @@ class TableCheck:
 
 
 def _ctx(source: SourceConfig, config: Config, policy: RetryPolicy,
-         sess: requests.Session | None, sleep: Callable[[float], None]) -> _Ctx:
-    return _Ctx(source, config, policy, sess, sleep, base_url(source, config),
-                _auth_headers(source, config))
+         sess: requests.Session | None, sleep: Callable[[float], None]) -> Context:
+    return Context(source, config, policy, sess, sleep, base_url(source, config),
+                auth_headers(source, config))
 
 
 TIME_VARIABLES = frozenset({"STAG", "JAHR", "MONAT"})
@@ -121,16 +121,17 @@ def check(source: SourceConfig, config: Config, *, policy: RetryPolicy,
     ctx = _ctx(source, config, policy, sess, sleep)
     form = {"name": source.table, "language": str(source.params.get("language", "de"))}
     try:
-        code, message, doc = _status(ctx, ctx.post("metadata/table", form))
+        code, message, doc = json_status(ctx, ctx.post("metadata/table", form))
     except FetchError as exc:
-        out.message = secrets.redact(_detail(exc) if isinstance(exc, TerminalFetchError) else exc.message)
+        text = fault_detail(exc) if isinstance(exc, TerminalFetchError) else exc.message
+        out.message = secrets.redact(text)
         return out
     obj = doc.get("Object")
     if code != 0 or not isinstance(obj, dict):
         out.message = secrets.redact(f"server status {code}: {message}")
         return out
     out.title = " ".join(str(obj.get("Content") or "").split())
-    out.updated = _iso(str(obj.get("Updated") or "")) or str(obj.get("Updated") or "")
+    out.updated = iso_updated(str(obj.get("Updated") or "")) or str(obj.get("Updated") or "")
     out.variables, out.values = _structure(obj)
     if str(obj.get("Code", source.table)) != source.table:
         out.message = f"the service answered for table {obj.get('Code')!r}"
@@ -148,7 +149,7 @@ def find(api: str, config: Config, selection: str, *, policy: RetryPolicy,
                          license="", attribution="", api=api)
     ctx = _ctx(probe, config, policy, sess, time.sleep)
     form = {"selection": selection, "area": "all", "pagelength": str(pagelength), "language": "de"}
-    code, message, doc = _status(ctx, ctx.post("catalogue/tables", form))
+    code, message, doc = json_status(ctx, ctx.post("catalogue/tables", form))
     if code == 104:
         return []
     if code != 0:
