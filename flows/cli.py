@@ -237,7 +237,7 @@ def cmd_tables(args: argparse.Namespace, cfg: config_mod.Config, paths: Paths) -
     if args.find:
         if args.api not in cfg.apis:
             raise ConfigError(str(cfg.path), f"apis.{args.api}",
-                                         f"no such API; use one of {', '.join(sorted(cfg.apis))}")
+                              f"no such API; use one of {', '.join(sorted(cfg.apis))}")
         found = cat.find(args.api, cfg, args.find, policy=pol)
         print(json.dumps(found, ensure_ascii=False, indent=2) if args.json else
               "\n".join(f"{t['code']:<16} {t['time']:<12} {t['title']}" for t in found)

@@ -117,22 +117,28 @@ def _city(f: Frames, k: Keys, indicator: str, numerator: str, factor: float,
     return derive(_where(city, indicator="city_inhabitants"), spec, finder)
 
 
-def compute(frames: Frames, keys: Keys) -> tuple[pd.DataFrame, list[str]]:
-    """The derived_indicators rows and the list of what is missing, and why."""
-    steps = [("employees", lambda: _employees(frames, keys)),
-             ("immigration_history", lambda: _immigration(frames, keys)),
-             ("protection_seekers", lambda: _protection(frames, keys)),
-             ("foreigners", lambda: _foreigners(frames, keys)),
-             ("city_figures", lambda: _city(frames, keys, "foreigners_share_population",
-                                            "city_foreigners", 100.0, "percent")),
-             ("city_figures", lambda: _city(frames, keys, "asylum_seekers_refugees_per_1000",
-                                            "city_asylum_seekers_refugees", 1000.0, "per_1000"))]
+def compute(frames: Frames, keys: Keys,
+            expected_absent: frozenset[str] = frozenset()) -> tuple[pd.DataFrame, list[str]]:
+    """The derived_indicators rows and the list of what is missing, and why.
+
+    A step whose inputs include a resource in ``expected_absent`` (e.g. from an unverified
+    source, reported elsewhere) is skipped without a note.
+    """
+    steps = [(("employees",), lambda: _employees(frames, keys)),
+             (("immigration_history",), lambda: _immigration(frames, keys)),
+             (("protection_seekers", "population"), lambda: _protection(frames, keys)),
+             (("foreigners", "population"), lambda: _foreigners(frames, keys)),
+             (("city_figures",), lambda: _city(frames, keys, "foreigners_share_population",
+                                               "city_foreigners", 100.0, "percent")),
+             (("city_figures",), lambda: _city(frames, keys, "asylum_seekers_refugees_per_1000",
+                                               "city_asylum_seekers_refugees", 1000.0, "per_1000"))]
     rows: list[dict[str, object]] = []
     missing: list[str] = []
-    for needed, step in steps:
-        if needed not in frames or (needed in ("protection_seekers", "foreigners")
-                                    and "population" not in frames):
-            missing.append(f"{needed}: resource not built, derived indicators from it skipped")
+    for needs, step in steps:
+        absent = [n for n in needs if n not in frames]
+        if absent:
+            if not expected_absent.intersection(absent):
+                missing.append(f"{needs[0]}: resource not built, derived indicators from it skipped")
             continue
         got, lacking = step()
         rows += got

@@ -150,9 +150,8 @@ def build(package: PackageConfig, config: Config, snapshots: dict[str, Snapshot]
             used.append(snap)
     frames = {r.name: r.frame for r in built}
     keys = {r.name: primary_key(load_schema(r.schema_path)) for r in built}
-    frame, missing = derived.compute(frames, keys)
-    left_out = {s.resource for s in config.sources_for(package.id) if not s.verified}
-    missing = [m for m in missing if m.split(":")[0] not in left_out - set(frames)]
+    unverified = frozenset(s.resource for s in config.sources_for(package.id) if not s.verified)
+    frame, missing = derived.compute(frames, keys, expected_absent=unverified)
     der = _resource(package.id, "derived_indicators", frame, [r.sources[0] for r in built])
     issues += check_all(der.frame, keys.get("derived_indicators", primary_key(
         load_schema(der.schema_path))), regions.known_keys(), "", der.name)
