@@ -23,6 +23,11 @@ def _field_row(f: dict[str, Any]) -> str:
             f"{desc} | {allowed} |")
 
 
+def _names(fields: str | list[str]) -> str:
+    """Field names of a key, which a Table Schema may give as one string or a list."""
+    return ", ".join(f"`{f}`" for f in ([fields] if isinstance(fields, str) else fields))
+
+
 def _resource_section(res: dict[str, Any]) -> list[str]:
     schema = res["schema"]
     pk = schema.get("primaryKey", [])
@@ -33,8 +38,8 @@ def _resource_section(res: dict[str, Any]) -> list[str]:
     lines += [_field_row(f) for f in schema["fields"]]
     for fk in schema.get("foreignKeys", []):
         ref = fk["reference"]
-        lines.append(f"\nForeign key: `{', '.join(fk['fields'])}` → "
-                     f"`{ref.get('resource')}`.`{', '.join(ref['fields'])}`")
+        target = ref.get("resource") or res["name"]  # "" = the resource itself
+        lines.append(f"\nForeign key: {_names(fk['fields'])} → `{target}`: {_names(ref['fields'])}")
     return lines + [""]
 
 

@@ -106,7 +106,7 @@ def schema_meta(path: Path) -> dict[str, Any]:
 
 def stage(build: Build, pkg: PackageConfig, config: Config, pkg_dir: Path) -> Staged:
     """Write data, schemas and a candidate datapackage.json to a hidden staging folder."""
-    pkg_dir.mkdir(parents=True, exist_ok=True)
+    store.public_mkdir(pkg_dir)
     path = Path(tempfile.mkdtemp(prefix=".staging-", dir=pkg_dir))
     (path / "data").mkdir()
     (path / "schemas").mkdir()
@@ -158,6 +158,7 @@ def finalize(staged: Staged, build: Build, pkg: PackageConfig, config: Config,
     _checksums(staged.path)
     name = f"{pkg_dir.name}-{version}"
     _zip(staged.path, staged.path / f"{name}.zip", name)
+    store.make_public(staged.path)
     checkpoint("before-rename")
     final = pkg_dir / version
     os.rename(staged.path, final)  # the complete release becomes visible in one step

@@ -140,7 +140,7 @@ def regenerate(config: Config, paths: Paths) -> None:
     import opendata.pages
 
     pubs = published_packages(config, paths)
-    paths.published.mkdir(parents=True, exist_ok=True)
+    store.public_mkdir(paths.published)
     opendata.catalog.write(config, paths, pubs)
     opendata.pages.write_all(config, paths, pubs)
     log.info("catalog and pages written for %d package(s)", len(pubs))

@@ -36,10 +36,34 @@ def read_versions(pkg_dir: Path) -> dict[str, Any]:
     return dict(json.loads(path.read_text(encoding="utf-8")))
 
 
+PUBLIC_DIR = 0o755
+PUBLIC_FILE = 0o644
+
+
+def make_public(root: Path) -> None:
+    """Make a folder tree world-readable (folders 0755, files 0644), whatever the umask."""
+    os.chmod(root, PUBLIC_DIR if root.is_dir() else PUBLIC_FILE)
+    if root.is_dir():
+        for base, dirs, files in os.walk(root):
+            for d in dirs:
+                os.chmod(os.path.join(base, d), PUBLIC_DIR)
+            for f in files:
+                os.chmod(os.path.join(base, f), PUBLIC_FILE)
+
+
+def public_mkdir(path: Path) -> None:
+    """Create a folder and its missing parents world-readable (0755), whatever the umask."""
+    missing = [p for p in (path, *path.parents) if not p.exists()]
+    path.mkdir(parents=True, exist_ok=True)
+    for p in missing:
+        os.chmod(p, PUBLIC_DIR)
+
+
 def atomic_write(path: Path, text: str) -> None:
-    """Write a file via a temp file and rename, so readers never see half of it."""
+    """Write a world-readable file via a temp file and rename, so readers never see half of it."""
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(text, encoding="utf-8", newline="\n")
+    os.chmod(tmp, PUBLIC_FILE)
     os.replace(tmp, path)
 
 
