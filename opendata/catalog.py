@@ -88,7 +88,7 @@ def _distribution(ctx: _Ctx, pub: Published, version: str, rel: str, title: str,
     ctx.add(dist, DCAT.downloadURL, URIRef(url))
     ctx.add(dist, DCAT.accessURL, URIRef(f"{ctx.base}{pub.id}/"))
     ctx.add(dist, DCTERMS.license, URIRef(str(pub.meta.get("license_url"))))
-    attribution = "; ".join(dict.fromkeys(s.attribution for s in ctx.config.sources_for(pub.id)))
+    attribution = "; ".join(pub.attribution)
     ctx.add(dist, DCATDE.licenseAttributionByText, Literal(attribution, lang="de"))
     ctx.add(dist, DCTERMS.format, URIRef(f"{EU}file-type/{fmt}"))
     ctx.add(dist, DCAT.mediaType, URIRef(IANA + media))
@@ -186,7 +186,7 @@ def _dataset(ctx: _Ctx, pub: Published, paths: Paths) -> URIRef:
     ctx.add(ds, DCTERMS.accessRights, URIRef(EU + "access-right/PUBLIC"))
     ctx.add(ds, DCAT.landingPage, URIRef(f"{ctx.base}{pub.id}/"))
     _spatial(ctx, ds)
-    _temporal(ctx, ds, temporal(paths, pub))
+    _temporal(ctx, ds, temporal(pub))
     for dist in _distributions(ctx, pub):
         ctx.add(ds, DCAT.distribution, dist)
     _earlier(ctx, ds, pub)

@@ -65,9 +65,9 @@ def readme(desc: dict[str, Any], build: Build, config: Config, version: str) -> 
     title = desc["title"]
     lines = [f"# {title} – Version {version}", "", f"*{desc.get('title_en', '')}*", "",
              desc.get("description", ""), "", desc.get("description_en", ""), ""]
-    temporal = meta.get("temporal")
+    temporal = desc.get("temporal")
     if temporal:
-        lines += ["## Zeitraum / Time coverage", "", f"{temporal[0]} – {temporal[1]}", ""]
+        lines += ["## Zeitraum / Time coverage", "", f"{temporal['start']} – {temporal['end']}", ""]
     for key, head in (("breaks", "Brüche / Known breaks"), ("coverage", "Abdeckung / Coverage"),
                       ("missing", "Fehlt / Not covered"), ("notes", "Hinweise / Notes")):
         value = meta.get(key)
@@ -85,7 +85,7 @@ def readme(desc: dict[str, Any], build: Build, config: Config, version: str) -> 
               "## Lizenz und Namensnennung / Licence and attribution", "",
               "Datenlizenz Deutschland – Namensnennung – Version 2.0 "
               "(https://www.govdata.de/dl-de/by-2-0). Required attribution:", ""]
-    lines += [f"- {s.attribution}" for s in config.sources_for(build.package)]
+    lines += [f"- {a}" for a in desc["licenses"][0]["attribution"]]
     return "\n".join(lines).rstrip() + "\n"
 
 

@@ -9,7 +9,7 @@ from typing import Any
 from opendata import charts, store
 from opendata.config import Config
 from opendata.paths import Paths
-from opendata.site import Published, read_rows
+from opendata.site import Published, read_rows, temporal
 
 log = logging.getLogger(__name__)
 CSS = """body{font-family:system-ui,sans-serif;max-width:62rem;margin:0 auto;padding:1rem;
@@ -30,7 +30,7 @@ def page(title: str, body: list[str]) -> str:
     return ("<!DOCTYPE html>\n<html lang=\"de\">\n<head>\n<meta charset=\"utf-8\">\n"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
             f"<title>{e(title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n<main>\n"
-            + "\n".join(body) + "\n</main>\n</body>\n</html>\n")
+            + "\n".join(b for b in body if b) + "\n</main>\n</body>\n</html>\n")
 
 
 def _en(text: str) -> str:
@@ -180,13 +180,15 @@ def package_charts(paths: Paths, pub: Published) -> list[charts.Chart]:
 def package_html(config: Config, paths: Paths, pub: Published) -> str:
     """The landing page of one package."""
     m, publisher = pub.meta, config.catalog.get("publisher_name", "Stadt Eisenach")
+    span = temporal(pub)
     body = ['<p><a href="../index.html">Alle Datenpakete / all data packages</a></p>',
             f"<h1>{e(m.get('title_de', pub.id))}</h1>", _en(str(m.get("title_en", ""))),
             f"<p>{e(m.get('description_de', ''))}</p>", _en(str(m.get("description_en", ""))),
+            f"<p>Zeitraum / time coverage: <time>{e(span[0])}</time> – <time>{e(span[1])}</time>"
+            "</p>" if span else "",
             f"<p>Herausgeber / publisher: {e(publisher)}. Lizenz / licence: Datenlizenz "
             "Deutschland – Namensnennung – Version 2.0. Namensnennung / attribution:</p><ul>"]
-    body += [f"<li>{e(a)}</li>" for a in dict.fromkeys(s.attribution
-                                                       for s in config.sources_for(pub.id))]
+    body += [f"<li>{e(a)}</li>" for a in pub.attribution]
     body += ["</ul>", f'<h2>Aktuelle Version {e(pub.latest)} <span lang="en">/ Latest version'
              "</span></h2>"] + _downloads(pub)
     chart_list = package_charts(paths, pub)

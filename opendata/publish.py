@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from opendata import docs, provenance, store
+from opendata import coverage, docs, provenance, store
 from opendata.config import Config, PackageConfig, SourceConfig
 from opendata.model import Build
 from opendata.snapshot import Snapshot, dump_json, sha256_file
@@ -67,6 +67,38 @@ def _source_entry(src: SourceConfig, snap: Snapshot | None, config: Config) -> d
     return entry
 
 
+def attribution(build: Build, config: Config) -> list[str]:
+    """Who must be named: every source with rows in the build, and only those.
+
+    A city table names the publications in its ``source`` column; any other source gives its
+    configured attribution.
+    """
+    out: list[str] = []
+    for src in config.sources_for(build.package):
+        frames = [r.frame for r in build.resources if r.name == src.resource and len(r.frame)]
+        for frame in frames:
+            if src.kind == "table" and "source" in frame.columns:
+                out += sorted(set(frame["source"].astype(str)) - {""})
+            else:
+                out.append(src.attribution)
+    return list(dict.fromkeys(a for a in out if a))
+
+
+def _texts(build: Build, pkg: PackageConfig) -> dict[str, str]:
+    """Title and description: the configured text plus what the data contains."""
+    m, meta = pkg.meta, build.meta
+    out = {}
+    for lang, title_key, desc_key in (("de", "title", "description"),
+                                      ("en", "title_en", "description_en")):
+        title = str(m.get(f"title_{lang}", pkg.id if lang == "de" else ""))
+        suffix = meta.get("title_suffix", {}).get(lang)
+        out[title_key] = f"{title} ({suffix})" if suffix and title else title
+        desc = str(m.get(f"description_{lang}", ""))
+        summary = meta.get("summary", {}).get(lang)
+        out[desc_key] = f"{desc} {summary}".strip() if summary else desc
+    return out
+
+
 def _descriptor(build: Build, pkg: PackageConfig, config: Config, version: str,
                 created: str, stage: Path) -> dict[str, Any]:
     m = pkg.meta
@@ -83,19 +115,21 @@ def _descriptor(build: Build, pkg: PackageConfig, config: Config, version: str,
             "sources": [{"title": s} for s in res.sources],
             "hash": f"sha256:{sha256_file(csv)}", "bytes": csv.stat().st_size,
             "schema": load_schema(res.schema_path)})
-    return {
+    span = coverage.temporal(r.frame for r in build.resources)
+    desc = {
         "$schema": "https://datapackage.org/profiles/2.0/datapackage.json",
         "name": pkg.id.replace("_", "-"), "id": pkg.id, "version": version,
-        "title": m.get("title_de", pkg.id), "title_en": m.get("title_en", ""),
-        "description": m.get("description_de", ""), "description_en": m.get("description_en", ""),
+        **_texts(build, pkg),
         "keywords": m.get("keywords", []), "created": created,
+        "temporal": {"start": span[0], "end": span[1]} if span else None,
         "licenses": [{"name": m.get("license", "dl-de/by-2-0"),
                       "path": "https://www.govdata.de/dl-de/by-2-0",
                       "title": "Datenlizenz Deutschland – Namensnennung – Version 2.0",
-                      "attribution": [s.attribution for s in config.sources_for(pkg.id)]}],
+                      "attribution": attribution(build, config)}],
         "contributors": [{"title": config.catalog.get("publisher_name", "Stadt Eisenach"),
                           "roles": ["publisher"]}],
         "sources": sources, "resources": resources}
+    return {k: v for k, v in desc.items() if v is not None}
 
 
 def schema_meta(path: Path) -> dict[str, Any]:

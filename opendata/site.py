@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import calendar
 import csv
 import io
 import json
@@ -17,8 +16,6 @@ from opendata.config import Config
 from opendata.paths import Paths
 
 log = logging.getLogger(__name__)
-DATE_RE = re.compile(r"^(\d{4})(?:-(\d{2}))?(?:-(\d{2}))?$")
-DATE_COLUMNS = ("reference_date", "start_date", "end_date")
 CHANGELOG_HEAD = re.compile(r"^## (\d+\.\d+\.\d+)\b.*$", re.MULTILINE)
 
 
@@ -46,6 +43,12 @@ class Published:
     def latest(self) -> str:
         """The latest live version."""
         return str(self.versions[0]["version"])
+
+    @property
+    def attribution(self) -> list[str]:
+        """The attribution the latest release's datapackage.json records."""
+        licenses = self.descriptor.get("licenses") or [{}]
+        return [str(a) for a in licenses[0].get("attribution", [])]
 
     @property
     def first_date(self) -> str:
@@ -85,7 +88,10 @@ def read_package(config: Config, pkg_dir: Path) -> Published | None:
     rel_dir = pkg_dir / str(versions[0]["version"])
     desc = json.loads((rel_dir / "datapackage.json").read_text(encoding="utf-8"))
     changelog = parse_changelog((rel_dir / "CHANGELOG.md").read_text(encoding="utf-8"))
-    pub = Published(pkg_dir.name, config.packages[pkg_dir.name].meta, versions, desc, changelog)
+    meta = config.packages[pkg_dir.name].meta | {  # titles and descriptions as released
+        "title_de": desc.get("title", ""), "title_en": desc.get("title_en", ""),
+        "description_de": desc.get("description", ""), "description_en": desc.get("description_en", "")}
+    pub = Published(pkg_dir.name, meta, versions, desc, changelog)
     pub.files = _files(rel_dir, versions, pub.latest)
     return pub
 
@@ -108,30 +114,10 @@ def read_rows(paths: Paths, pub: Published, resource: str) -> list[dict[str, str
     return list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8"))))
 
 
-def _bounds(value: str) -> tuple[str, str] | None:
-    m = DATE_RE.match(value.strip())
-    if not m:
-        return None
-    y, mo, d = m.group(1), m.group(2), m.group(3)
-    if d:
-        return f"{y}-{mo}-{d}", f"{y}-{mo}-{d}"
-    if mo:
-        last = calendar.monthrange(int(y), int(mo))[1]
-        return f"{y}-{mo}-01", f"{y}-{mo}-{last:02d}"
-    return f"{y}-01-01", f"{y}-12-31"
-
-
-def temporal(paths: Paths, pub: Published) -> tuple[str, str] | None:
-    """Min and max date of the date columns of the latest release's CSVs, or None."""
-    lows, highs = [], []
-    for res in pub.descriptor.get("resources", []):
-        for row in read_rows(paths, pub, res["name"]) or []:
-            for col in DATE_COLUMNS:
-                b = _bounds(row.get(col) or "")
-                if b:
-                    lows.append(b[0])
-                    highs.append(b[1])
-    return (min(lows), max(highs)) if lows else None
+def temporal(pub: Published) -> tuple[str, str] | None:
+    """The time span the latest release's datapackage.json records, or None."""
+    span = pub.descriptor.get("temporal") or {}
+    return (str(span["start"]), str(span["end"])) if span.get("start") else None
 
 
 def regenerate(config: Config, paths: Paths) -> None:

@@ -24,6 +24,7 @@ class Report:
     package: str
     issues: list[Issue] = field(default_factory=list)
     row_counts: dict[str, int] = field(default_factory=dict)
+    dropped: list[dict[str, Any]] = field(default_factory=list)  # rows left out, with the reason
 
     @property
     def errors(self) -> list[Issue]:
@@ -45,6 +46,8 @@ class Report:
         return {"package": self.package, "valid": self.valid,
                 "errors": len(self.errors), "warnings": len(self.warnings),
                 "row_counts": dict(sorted(self.row_counts.items())),
+                "dropped_rows": sum(int(d["rows"]) for d in self.dropped),
+                "dropped": self.dropped,
                 "issues": [i.as_dict() for i in self.issues]}
 
     def summary(self, limit: int = 20) -> str:
@@ -97,7 +100,8 @@ def resource_issues(res: Resource, source: str) -> list[Issue]:
 def validate(build: Build, descriptor: Path) -> Report:
     """Frictionless validation of the staged package plus the builder's custom checks."""
     issues, counts = frictionless_issues(descriptor, build)
-    report = Report(build.package, list(build.issues) + issues, counts)
-    log.info("validated %s: %d errors, %d warnings", build.package,
-             len(report.errors), len(report.warnings))
+    report = Report(build.package, list(build.issues) + issues, counts,
+                    list(build.meta.get("dropped", [])))
+    log.info("validated %s: %d errors, %d warnings, %d rows left out", build.package,
+             len(report.errors), len(report.warnings), sum(int(d["rows"]) for d in report.dropped))
     return report

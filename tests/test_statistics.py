@@ -62,8 +62,10 @@ def test_builds_without_errors(result: Build) -> None:
 def test_exact_figures(result: Build) -> None:
     pop = _frame(result, "population")
     assert _one(pop, region_key="16063", sex_code="")["value"] == 154957
-    eis = _one(pop, region_key="16056", sex_code="")
-    assert pd.isna(eis["value"]) and eis["value_note"] == "nothing there (zero)"
+    # 16056 ended on 2021-06-30: the source's '-' rows for 2024 are left out, not zeros
+    assert "16056" not in set(pop["region_key"])
+    assert {(d["resource"], d["region_key"], d["rows"]) for d in result.meta["dropped"]} == {
+        ("population", "16056", 3), ("employees", "16056", 6)}
     census = _frame(result, "census_population")
     assert _one(census, region_key="160630105105")["value"] == 39931
     emp = _frame(result, "employees")
@@ -95,11 +97,11 @@ def test_never_merges_across_the_break(result: Build) -> None:
 
 
 def test_meta_for_the_readme(result: Build, config: Config) -> None:
-    assert result.meta["temporal"] == ("2017-12-31", "2025-06-30")
     assert any("12521" in m for m in result.meta["missing"])
     assert any("16063" in b for b in result.meta["breaks"])
-    assert result.meta["attribution"] == [s.attribution for s in config.sources_for(PKG)
-                                          if s.verified]
+    assert any(line.startswith("`population` (") and "16063: 2024-12-31" in line
+               for line in result.meta["coverage"])
+    assert "Wartburgkreis 2024" in result.meta["summary"]["de"]
 
 
 def test_region_keys_stay_strings(result: Build, tmp_path: Path) -> None:

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pandas as pd
 
-from opendata.transform.indicators import DERIVED_COLUMNS, PROTECTION_TOP_LEVEL, Part, derive, part
+from opendata.transform.indicators import (
+    DERIVED_COLUMNS,
+    PROTECTION_TOP_LEVEL,
+    Derived,
+    Part,
+    derive,
+    part,
+)
 
 Frames = dict[str, pd.DataFrame]
 Keys = dict[str, list[str]]
@@ -17,7 +24,7 @@ NOT_COVERED = [
     "12521-0040 is a Kreis table; for the Kreise it is configured (unverified, fetched by an "
     "online run), and the embedded data has only the city's figures for Eisenach on 2017-12-31.",
     "Eisenach after the merger (from 2021-07-01): the Kreis tables 12411, 12531 and 13111 list 16056 "
-    "with '-' or not at all, and none of them has municipality rows; only the Zensus 2022 "
+    "with '-' (left out here) or not at all, and none of them has municipality rows; only the Zensus 2022 "
     "population (1000A-0000, ARS 160630105105) describes the municipality.",
     "Immigration history for Eisenach and the Wartburgkreis: the embedded Zensus table 1000A-2022 "
     "covers Deutschland and the Länder only.",
@@ -37,7 +44,7 @@ def _where(frame: pd.DataFrame, **match: object) -> pd.DataFrame:
     return frame[mask]
 
 
-def _employees(f: Frames, k: Keys) -> tuple[list[dict[str, object]], list[str]]:
+def _employees(f: Frames, k: Keys) -> Derived:
     emp = f["employees"]
 
     def finder(b: pd.Series) -> tuple[Part | None, Part | None]:
@@ -50,7 +57,7 @@ def _employees(f: Frames, k: Keys) -> tuple[list[dict[str, object]], list[str]]:
     return derive(_where(emp, nationality_code="", sex_code=""), spec, finder)
 
 
-def _immigration(f: Frames, k: Keys) -> tuple[list[dict[str, object]], list[str]]:
+def _immigration(f: Frames, k: Keys) -> Derived:
     imm = f["immigration_history"]
 
     def finder(b: pd.Series) -> tuple[Part | None, Part | None]:
@@ -68,7 +75,7 @@ def _immigration(f: Frames, k: Keys) -> tuple[list[dict[str, object]], list[str]
     return derive(base, spec, finder)
 
 
-def _protection(f: Frames, k: Keys) -> tuple[list[dict[str, object]], list[str]]:
+def _protection(f: Frames, k: Keys) -> Derived:
     pop, prot = f["population"], f["protection_seekers"]
 
     def finder(b: pd.Series) -> tuple[Part | None, Part | None]:
@@ -87,11 +94,11 @@ AZR_NOTE = ("numerator from the Central Register of Foreigners (Ausländerstatis
             "differently, so the share is approximate")
 
 
-def _foreigners(f: Frames, k: Keys) -> tuple[list[dict[str, object]], list[str]]:
+def _foreigners(f: Frames, k: Keys) -> Derived:
     pop, frg = f["population"], f["foreigners"]
     if frg["indicator"].nunique() > 1:
         return [], [f"foreigners_share_azr: the foreigners table has several value variables "
-                    f"{sorted(set(frg['indicator']))}; the share needs exactly one"]
+                    f"{sorted(set(frg['indicator']))}; the share needs exactly one"], set()
 
     def finder(b: pd.Series) -> tuple[Part | None, Part | None]:
         at = {"region_key": b["region_key"], "reference_date": b["reference_date"], "sex_code": ""}
@@ -103,7 +110,7 @@ def _foreigners(f: Frames, k: Keys) -> tuple[list[dict[str, object]], list[str]]
 
 
 def _city(f: Frames, k: Keys, indicator: str, numerator: str, factor: float,
-          unit: str) -> tuple[list[dict[str, object]], list[str]]:
+          unit: str) -> Derived:
     city = f["city_figures"]
 
     def finder(b: pd.Series) -> tuple[Part | None, Part | None]:
@@ -117,9 +124,9 @@ def _city(f: Frames, k: Keys, indicator: str, numerator: str, factor: float,
     return derive(_where(city, indicator="city_inhabitants"), spec, finder)
 
 
-def compute(frames: Frames, keys: Keys,
-            expected_absent: frozenset[str] = frozenset()) -> tuple[pd.DataFrame, list[str]]:
-    """The derived_indicators rows and the list of what is missing, and why.
+def compute(frames: Frames, keys: Keys, expected_absent: frozenset[str] = frozenset()
+            ) -> tuple[pd.DataFrame, list[str], dict[str, set[str]]]:
+    """The derived_indicators rows, what is missing and why, and each indicator's input sources.
 
     A step whose inputs include a resource in ``expected_absent`` (e.g. from an unverified
     source, reported elsewhere) is skipped without a note.
@@ -134,18 +141,21 @@ def compute(frames: Frames, keys: Keys,
                                                "city_asylum_seekers_refugees", 1000.0, "per_1000"))]
     rows: list[dict[str, object]] = []
     missing: list[str] = []
+    sources: dict[str, set[str]] = {}
     for needs, step in steps:
         absent = [n for n in needs if n not in frames]
         if absent:
             if not expected_absent.intersection(absent):
                 missing.append(f"{needs[0]}: resource not built, derived indicators from it skipped")
             continue
-        got, lacking = step()
+        got, lacking, used = step()
         rows += got
         missing += lacking
+        if got:
+            sources.setdefault(str(got[0]["indicator"]), set()).update(used)
     out = pd.DataFrame(rows, columns=DERIVED_COLUMNS)
     for col in DERIVED_COLUMNS:
         if col not in ("value", "numerator", "denominator", "period"):
             out[col] = out[col].astype(object)
     out["period"] = out["period"].astype("Int64")
-    return out, missing + NOT_COVERED
+    return out, missing + NOT_COVERED, sources

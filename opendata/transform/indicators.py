@@ -12,77 +12,61 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-GENESIS_SOURCES = {"12411": "Regionaldatenbank Deutschland, Tabelle 12411-01-01-4",
-                   "12531": "GENESIS-Online, Tabelle 12531-0043",
-                   "13111": "Regionaldatenbank Deutschland, Tabelle 13111-01-03-4",
-                   "1000A": "Zensusdatenbank, Tabellen 1000A-0000 und 1000A-2022",
-                   "12521": "GENESIS-Online, Tabelle 12521-0040",
-                   "12711": "Regionaldatenbank Deutschland, Tabelle 12711-01-03-4"}
-CITY = "Stadt Eisenach, Bericht zum Integrationsmanagement für das Jahr 2017 (RIS 1038-BR/2018)"
 _ZENSUS = "Persons on the Zensus 2022 reference date (15 May 2022)"
 
-# code: (label_de, label_en, unit, kind, definition, source)
-INDICATORS: dict[str, tuple[str, str, str, str, str, str]] = {
+# code: (label_de, label_en, unit, kind, definition); the source comes from the data
+INDICATORS: dict[str, tuple[str, str, str, str, str]] = {
     "BEVSTD": ("Bevölkerungsstand", "Population", "count", "official",
-               "Population on the reference date (Fortschreibung des Bevölkerungsstandes).",
-               GENESIS_SOURCES["12411"]),
+               "Population on the reference date (Fortschreibung des Bevölkerungsstandes)."),
     "BEV030": ("Schutzsuchende", "Protection seekers", "count", "official",
                "Protection seekers on the reference date (Statistik über Schutzsuchende); "
-               "cells rounded to multiples of 5 by the source.", GENESIS_SOURCES["12531"]),
+               "cells rounded to multiples of 5 by the source."),
     "ERW032": ("Sozialversicherungspflichtig Beschäftigte (Arbeitsort)",
                "Employees subject to social insurance (place of work)", "count", "official",
-               "Employees subject to social insurance contributions, counted at their place of work.",
-               GENESIS_SOURCES["13111"]),
-    "PRS001": ("Personen", "Persons", "count", "official", _ZENSUS + " (value variable PRS001).",
-               GENESIS_SOURCES["1000A"]),
-    "PRS018": ("Personen", "Persons", "count", "official", _ZENSUS + " (value variable PRS018).",
-               GENESIS_SOURCES["1000A"]),
+               "Employees subject to social insurance contributions, counted at their place of work."),
+    "PRS001": ("Personen", "Persons", "count", "official", _ZENSUS + " (value variable PRS001)."),
+    "PRS018": ("Personen", "Persons", "count", "official", _ZENSUS + " (value variable PRS018)."),
     "city_inhabitants": ("Einwohner (Angabe der Stadt)", "Inhabitants (reported by the city)",
-                         "count", "city", "Inhabitants of Eisenach as reported by the city or the press.",
-                         CITY + "; Thüringische Landeszeitung (2020)"),
+                         "count", "city", "Inhabitants of Eisenach as reported by the city or the press."),
     "city_foreigners": ("Ausländer (Angabe der Stadt)", "Foreigners (reported by the city)", "count",
                         "city", "Foreign residents of Eisenach as reported by the city (countries "
-                        "of origin according to the Central Register of Foreigners, AZR).", CITY),
+                        "of origin according to the Central Register of Foreigners, AZR)."),
     "city_asylum_seekers_refugees": ("Asylsuchende und Flüchtlinge (Angabe der Stadt)",
                                      "Asylum seekers and refugees (reported by the city)", "count",
                                      "city", "Asylum seekers and refugees in Eisenach as reported "
-                                     "by the city.", CITY),
+                                     "by the city."),
     "city_foreigners_share": ("Ausländeranteil (Angabe der Stadt)",
                               "Share of foreigners (reported by the city)", "percent", "city",
-                              "Share of foreigners in the population, rounded, as reported by the city.",
-                              CITY),
+                              "Share of foreigners in the population, rounded, as reported by the city."),
     "city_foreigners_under_25_share": ("Anteil der unter 25-Jährigen an den Ausländern (Angabe der "
                                        "Stadt)", "Share of foreign residents younger than 25 "
                                        "(reported by the city)", "percent", "city",
                                        "Share of foreign residents younger than 25 among all foreign "
-                                       "residents, as reported by the city.", CITY),
+                                       "residents, as reported by the city."),
     "foreigners_share_employees": ("Ausländeranteil an den sozialversicherungspflichtig "
                                    "Beschäftigten", "Share of foreigners among employees subject "
                                    "to social insurance", "percent", "derived",
-                                   "Foreign employees / all employees × 100 (place of work).",
-                                   GENESIS_SOURCES["13111"]),
+                                   "Foreign employees / all employees × 100 (place of work)."),
     "immigration_history_share": ("Anteil der Bevölkerung mit Einwanderungsgeschichte",
                                   "Share of the population with immigration history", "percent",
                                   "derived", "Persons 'mit Einwanderungsgeschichte' (WDGAT2) / all "
-                                  "persons × 100, Zensus 2022.", GENESIS_SOURCES["1000A"]),
+                                  "persons × 100, Zensus 2022."),
     "protection_seekers_per_1000": ("Schutzsuchende je 1.000 Einwohner",
                                     "Protection seekers per 1,000 inhabitants", "per_1000",
                                     "derived", "Protection seekers (sum of the top-level status "
                                     "categories, each cell rounded to 5 by the source) / population "
-                                    "× 1,000, same region and reference date.",
-                                    GENESIS_SOURCES["12531"] + "; " + GENESIS_SOURCES["12411"]),
+                                    "× 1,000, same region and reference date."),
     "foreigners_share_azr": ("Ausländeranteil an der Bevölkerung (Ausländerstatistik)",
                              "Share of foreigners in the population (statistics on foreigners)",
                              "percent", "derived", "Foreigners (Central Register of Foreigners) / "
-                             "population (population update) × 100, same Kreis and reference date.",
-                             GENESIS_SOURCES["12521"] + "; " + GENESIS_SOURCES["12411"]),
+                             "population (population update) × 100, same Kreis and reference date."),
     "foreigners_share_population": ("Ausländeranteil an der Bevölkerung",
                                     "Share of foreigners in the population", "percent", "derived",
-                                    "Foreigners / inhabitants × 100.", CITY),
+                                    "Foreigners / inhabitants × 100."),
     "asylum_seekers_refugees_per_1000": ("Asylsuchende und Flüchtlinge je 1.000 Einwohner",
                                          "Asylum seekers and refugees per 1,000 inhabitants",
                                          "per_1000", "derived", "Asylum seekers and refugees / "
-                                         "inhabitants × 1,000 (figures reported by the city).", CITY),
+                                         "inhabitants × 1,000 (figures reported by the city)."),
 }
 
 PROTECTION_TOP_LEVEL = ("SCHUTZST-OF", "SCHUTZST-AK-1", "SCHUTZST-X")
@@ -96,15 +80,14 @@ DERIVED_COLUMNS = ["region_key", "region_name", "region_level", "reference_date"
                    "input_keys", "topic", "note"]
 
 
-def indicators_frame(codes: dict[str, str]) -> pd.DataFrame:
-    """The code list of the given codes (code → source table); unknown codes get the code as label."""
+def indicators_frame(codes: dict[str, set[str]]) -> pd.DataFrame:
+    """The code list of the given codes (code → the tables or publications its rows come from)."""
     rows = []
     for code in sorted(codes):
-        table = codes[code] or "?"
-        de, en, unit, kind, definition, source = INDICATORS.get(
-            code, (code, code, "count", "official", f"Value variable {code} of GENESIS table "
-                   f"{table}, not yet documented here; see the table's metadata.",
-                   f"GENESIS table {table}"))
+        source = "; ".join(sorted(codes[code]))
+        de, en, unit, kind, definition = INDICATORS.get(
+            code, (code, code, "count", "official", f"Value variable {code} of {source or '?'}, "
+                   "not yet documented here; see the table's metadata."))
         rows.append(dict(zip(INDICATOR_COLUMNS, (code, de, en, unit, kind, definition, source),
                              strict=True)))
     return pd.DataFrame(rows, columns=INDICATOR_COLUMNS, dtype=object)
@@ -116,10 +99,21 @@ def _key(resource: str, row: pd.Series, fields: list[str]) -> str:
 
 @dataclass
 class Part:
-    """One side of a fraction: the summed value and the keys of its input rows."""
+    """One side of a fraction: the summed value, the keys of its input rows and their sources."""
 
     value: float
     keys: list[str]
+    sources: set[str]
+
+
+SOURCE_COLUMNS = ("source_table", "source")
+"""Columns naming where a row comes from: a GENESIS table code, or a publication."""
+
+
+def row_sources(rows: pd.DataFrame) -> set[str]:
+    """The tables or publications the rows come from."""
+    col = next((c for c in SOURCE_COLUMNS if c in rows.columns), None)
+    return set(rows[col].astype(str)) - {""} if col else set()
 
 
 def part(frame: pd.DataFrame, resource: str, pk: list[str], **match: object) -> Part | None:
@@ -130,27 +124,32 @@ def part(frame: pd.DataFrame, resource: str, pk: list[str], **match: object) -> 
     rows = frame[mask]
     if rows.empty or rows["value"].isna().any():
         return None
-    return Part(float(rows["value"].sum()), [_key(resource, r, pk) for _, r in rows.iterrows()])
+    return Part(float(rows["value"].sum()), [_key(resource, r, pk) for _, r in rows.iterrows()],
+                row_sources(rows))
 
 
 Spec = tuple[str, str, str, float, str, str]  # indicator, unit, topic, factor, formula, note
 Finder = Callable[[pd.Series], tuple[Part | None, Part | None]]
 
 
-def derive(base: pd.DataFrame, spec: Spec, finder: Finder) -> tuple[list[dict[str, object]], list[str]]:
+Derived = tuple[list[dict[str, object]], list[str], set[str]]  # rows, missing, input sources
+
+
+def derive(base: pd.DataFrame, spec: Spec, finder: Finder) -> Derived:
     """One derived row per base row whose numerator and denominator both exist."""
     indicator, unit, topic, factor, formula, note = spec
-    rows, missing = [], []
+    rows, missing, sources = [], [], set()
     for _, b in base.iterrows():
         num, den = finder(b)
         where = f"{indicator} for {b['region_key']} ({b['region_name']}) on {b['reference_date']}"
         if num is None or den is None or den.value == 0:
             missing.append(f"{where}: an input value is missing in the source (marker or no row)")
             continue
+        sources |= num.sources | den.sources
         rows.append({"region_key": b["region_key"], "region_name": b["region_name"],
                      "region_level": b["region_level"], "reference_date": b["reference_date"],
                      "period": b["period"], "indicator": indicator,
                      "value": round(num.value / den.value * factor, 2), "unit": unit,
                      "numerator": num.value, "denominator": den.value, "formula": formula,
                      "input_keys": " | ".join(num.keys + den.keys), "topic": topic, "note": note})
-    return rows, missing
+    return rows, missing, sources

@@ -48,7 +48,8 @@ NOTES = [
     "Dates are ISO 8601, possibly with reduced precision (YYYY or YYYY-MM) where only the "
     "year or month is documented.",
     "An empty field_of_action means 'not yet assigned' (a warning); the names of the nine "
-    "fields of action are not public yet, so their titles are empty.",
+    "fields of action are not public yet, so their titles are empty and their ids are "
+    "provisional.",
     "Measures and fields of action that disappear from the city's table are kept with "
     "removed = true; measure_status_history is append-only.",
 ]
@@ -116,6 +117,17 @@ def _coverage(measures: pd.DataFrame, fields: pd.DataFrame) -> tuple[list[str], 
     return text, counts
 
 
+def _summary(counts: dict[str, int]) -> dict[str, dict[str, str]]:
+    """Title suffix and description sentence saying how much of the concept is in the package."""
+    m, n = counts["measures_documented"], counts["measures_in_concept"]
+    f, g, t = counts["fields_documented"], counts["fields_in_concept"], counts["fields_with_title"]
+    return {"title_suffix": {"de": f"{m} von {n} Maßnahmen", "en": f"{m} of {n} measures"},
+            "summary": {"de": f"Dieses Paket enthält {m} von {n} Maßnahmen und {f} von {g} "
+                              f"Handlungsfeldern ({t} davon mit Titel).",
+                        "en": f"This package contains {m} of the {n} measures and {f} of the {g} "
+                              f"fields of action ({t} of them with a title)."}}
+
+
 WARNING_TEXT = {
     "field-of-action-unassigned": "field of action not yet assigned",
     "no-responsible": "no responsible body named",
@@ -180,5 +192,5 @@ def build(package: PackageConfig, config: Config, snapshots: dict[str, Snapshot]
     resources = _resources(fields, measures, history, f_src.id, m_src.id)
     log.info("%s: built %d measures, %d issues", package.id, len(measures), len(issues))
     meta = {"coverage": coverage, "coverage_counts": counts, "notes": list(NOTES),
-            "warnings": warning_lines(issues)}
+            "warnings": warning_lines(issues)} | _summary(counts)
     return Build(package.id, resources, [f_snap, m_snap], issues, meta)

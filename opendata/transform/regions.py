@@ -22,8 +22,8 @@ REGIONS: list[dict[str, str]] = [
     {"key": "16", "name": "Thüringen", "level": "state", "key_type": "land", "parent_key": "DG"},
     {"key": "16056", "name": "Eisenach, kreisfreie Stadt", "level": "district", "key_type": "kreis",
      "valid_to": "2021-06-30", "successor_key": "16063105", "parent_key": "16",
-     "note": _MERGER + " Kreis tables list 16056 with '-' after the merger.",
-     "note_de": _MERGER_DE + " Kreistabellen führen 16056 danach mit '-'."},
+     "note": _MERGER + " Kreis tables list 16056 with '-' after the merger; such rows are left out.",
+     "note_de": _MERGER_DE + " Kreistabellen führen 16056 danach mit '-'; solche Zeilen sind weggelassen."},
     {"key": "16063", "name": "Wartburgkreis", "level": "district", "key_type": "kreis",
      "parent_key": "16",
      "note": "Territory enlarged by Eisenach on 2021-07-01; see series_breaks.",
@@ -74,6 +74,37 @@ def known_keys() -> set[str]:
 def levels() -> dict[str, str]:
     """Region key → level."""
     return {r["key"]: r["level"] for r in REGIONS}
+
+
+def outside_validity(frame: pd.DataFrame, date_col: str = "reference_date") -> pd.Series:
+    """True for rows dated before their region's valid_from or after its valid_to."""
+    valid = pd.DataFrame(REGIONS, columns=REGION_COLUMNS).fillna("").set_index("key")
+    keys, dates = frame["region_key"].astype(str), frame[date_col].astype(str)
+    start = keys.map(valid["valid_from"]).fillna("")
+    end = keys.map(valid["valid_to"]).fillna("")
+    dated = dates.ne("")
+    return dated & ((start.ne("") & (dates < start)) | (end.ne("") & (dates > end)))
+
+
+def drop_outside_validity(frame: pd.DataFrame, source: str,
+                          resource: str) -> tuple[pd.DataFrame, list[dict[str, object]]]:
+    """Leave out rows of a region dated outside its validity; one record per region dropped."""
+    if not {"region_key", "reference_date"} <= set(frame.columns):
+        return frame, []
+    out = outside_validity(frame)
+    if not out.any():
+        return frame, []
+    valid = {r["key"]: (r.get("valid_from", ""), r.get("valid_to", "")) for r in REGIONS}
+    dropped = []
+    for key, rows in frame[out].groupby("region_key", sort=True):
+        start, end = valid[str(key)]
+        span = f"{start or '…'} – {end or '…'}"
+        first, last = rows["reference_date"].min(), rows["reference_date"].max()
+        dropped.append({"source": source, "resource": resource, "region_key": str(key),
+                        "rows": len(rows), "dates": first if first == last else f"{first} – {last}",
+                        "reason": f"dated outside the validity of region {key} ({span}): the "
+                                  "region did not exist then; see series_breaks"})
+    return frame[~out].reset_index(drop=True), dropped
 
 
 def regions_frame() -> pd.DataFrame:

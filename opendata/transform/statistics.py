@@ -14,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 
+from opendata import coverage
 from opendata.config import Config, PackageConfig, SourceConfig
 from opendata.errors import OpendataError
 from opendata.ffcsv import read_ffcsv
@@ -23,7 +24,7 @@ from opendata.snapshot import Snapshot
 from opendata.sources import kind_module
 from opendata.tables import field_names, load_schema, primary_key
 from opendata.transform import derived, regions
-from opendata.transform.indicators import indicators_frame
+from opendata.transform.indicators import INDICATORS, SOURCE_COLUMNS, indicators_frame
 from opendata.transform.stat_checks import check_all
 from opendata.transform.tidy import tidy_city, tidy_genesis
 from opendata.validate import resource_issues
@@ -64,7 +65,7 @@ def _resource(package: str, name: str, frame: pd.DataFrame, sources: list[str]) 
 
 
 def _source_resource(package: str, source: SourceConfig, snap: Snapshot | None,
-                     issues: list[Issue]) -> Resource | None:
+                     issues: list[Issue], dropped: list[dict[str, object]]) -> Resource | None:
     if snap is None:
         issues.append(Issue("error", "missing-snapshot", "no raw snapshot for this source; run "
                             "'opendata fetch'", source=source.id, resource=source.resource))
@@ -77,14 +78,16 @@ def _source_resource(package: str, source: SourceConfig, snap: Snapshot | None,
                             resource=source.resource))
         return None
     issues += found
+    frame, gone = regions.drop_outside_validity(frame, source.id, source.resource)
+    dropped += gone
     res = _resource(package, source.resource, frame, [source.id])
     issues += check_all(res.frame, primary_key(schema), regions.known_keys(), source.id, res.name)
     log.info("built %s from %s: %d rows", res.name, source.id, len(res.frame))
     return res
 
 
-def _unverified(source: SourceConfig, snap: Snapshot | None, package: str,
-                issues: list[Issue], skipped: list[str]) -> Resource | None:
+def _unverified(source: SourceConfig, snap: Snapshot | None, package: str, issues: list[Issue],
+                skipped: list[str], dropped: list[dict[str, object]]) -> Resource | None:
     """Build an unverified source; its problems are warnings and it is left out, never blocking."""
     where = f"{source.resource} ({source.id}, table {source.table}, code not yet verified)"
     if snap is None:
@@ -92,7 +95,7 @@ def _unverified(source: SourceConfig, snap: Snapshot | None, package: str,
                        "and it passes its schema")
         return None
     found: list[Issue] = []
-    res = _source_resource(package, source, snap, found)
+    res = _source_resource(package, source, snap, found, dropped)
     if res is not None:
         found += resource_issues(res, source.id)
     if not any(i.severity == "error" for i in found):
@@ -105,13 +108,24 @@ def _unverified(source: SourceConfig, snap: Snapshot | None, package: str,
     return None
 
 
-def _code_lists(package: str, built: list[Resource], issues: list[Issue]) -> list[Resource]:
-    codes: dict[str, str] = {}  # indicator code → the table it first came from
+def _indicator_sources(built: list[Resource], labels: dict[str, str],
+                       derived_sources: dict[str, set[str]]) -> dict[str, set[str]]:
+    """Indicator code → the tables or publications its published rows come from."""
+    codes: dict[str, set[str]] = {}
     for r in built:
-        if "indicator" in r.frame.columns:
-            cols = [c for c in ("indicator", "source_table") if c in r.frame.columns]
-            for row in r.frame[cols].drop_duplicates().itertuples(index=False):
-                codes.setdefault(str(row[0]), str(row[1]) if len(row) > 1 else "")
+        if "indicator" not in r.frame.columns:
+            continue
+        col = next((c for c in SOURCE_COLUMNS if c in r.frame.columns), None)
+        pairs = (r.frame[["indicator", col]].drop_duplicates().itertuples(index=False) if col
+                 else ((code, s) for code in r.frame["indicator"].unique()
+                       for s in derived_sources.get(str(code), set())))
+        for code, src in pairs:
+            codes.setdefault(str(code), set()).add(labels.get(str(src), str(src)))
+    return codes
+
+
+def _code_lists(package: str, built: list[Resource], issues: list[Issue],
+                codes: dict[str, set[str]]) -> list[Resource]:
     out = [_resource(package, "regions", regions.regions_frame(), []),
            _resource(package, "indicators", indicators_frame(codes), []),
            _resource(package, "series_breaks", regions.breaks_frame(), [])]
@@ -121,16 +135,50 @@ def _code_lists(package: str, built: list[Resource], issues: list[Issue]) -> lis
     return out
 
 
-def _temporal(built: list[Resource]) -> tuple[str, str] | None:
-    dates = sorted(d for r in built if "reference_date" in r.frame.columns
-                   for d in r.frame["reference_date"] if d)
-    return (dates[0], dates[-1]) if dates else None
+CODE_LISTS = ("regions", "indicators", "series_breaks")
 
 
-def _meta(config: Config, package: str, built: list[Resource], missing: list[str]) -> dict[str, Any]:
-    return {"temporal": _temporal(built), "breaks": regions.breaks_text(), "missing": missing,
-            "notes": NOTES, "attribution": [s.attribution for s in config.sources_for(package)
-                                            if any(s.id in r.sources for r in built)],
+def _parts(built: list[Resource]) -> list[tuple[str, str, str, pd.DataFrame]]:
+    """(README label, German title, English title, rows) per data resource; derived per indicator."""
+    out = []
+    for r in built:
+        if r.name in CODE_LISTS or r.frame.empty:
+            continue
+        if r.name != "derived_indicators":
+            schema = load_schema(r.schema_path)
+            out.append((f"`{r.name}`", str(schema.get("title_de", r.title)), r.title, r.frame))
+            continue
+        for code, rows in r.frame.groupby("indicator", sort=True):
+            de, en = INDICATORS[str(code)][:2] if code in INDICATORS else (str(code), str(code))
+            out.append((f"`derived_indicators` {code}", de, en, rows))
+    return out
+
+
+def _coverage(built: list[Resource]) -> tuple[list[str], dict[str, str]]:
+    """README lines (region keys and dates) and the description sentences (names and years)."""
+    codes = regions.regions_frame()
+    names = dict(zip(codes["key"], codes["name"], strict=True))
+    levels = regions.levels()
+    parts = _parts(built)
+    lines = [f"{label} ({en}): {coverage.region_dates(rows)}" for label, _, en, rows in parts]
+    summary = {}
+    for lang, head, pick in (("de", "Enthalten –", 1), ("en", "Contents –", 2)):
+        text = " ".join(f"{p[pick]}: {coverage.region_years(p[3], names, levels)}." for p in parts)
+        if text:
+            summary[lang] = f"{head} {text}"
+    return lines, summary
+
+
+def _dropped_notes(dropped: list[dict[str, object]]) -> list[str]:
+    return [f"{d['resource']}: {d['rows']} row(s) of region {d['region_key']} ({d['dates']}) "
+            f"left out, {d['reason']}." for d in dropped]
+
+
+def _meta(config: Config, package: str, built: list[Resource], missing: list[str],
+          dropped: list[dict[str, object]]) -> dict[str, Any]:
+    lines, summary = _coverage(built)
+    return {"breaks": regions.breaks_text(), "coverage": lines, "summary": summary,
+            "missing": missing, "notes": NOTES + _dropped_notes(dropped), "dropped": dropped,
             "rows": {r.name: len(r.frame) for r in built}}
 
 
@@ -141,21 +189,25 @@ def build(package: PackageConfig, config: Config, snapshots: dict[str, Snapshot]
     built: list[Resource] = []
     used: list[Snapshot] = []
     skipped: list[str] = []
+    dropped: list[dict[str, object]] = []
     for source in config.sources_for(package.id):
         snap = snapshots.get(source.id)
-        res = _source_resource(package.id, source, snap, issues) if source.verified \
-            else _unverified(source, snap, package.id, issues, skipped)
+        res = _source_resource(package.id, source, snap, issues, dropped) if source.verified \
+            else _unverified(source, snap, package.id, issues, skipped, dropped)
         if res is not None and snap is not None:
             built.append(res)
             used.append(snap)
     frames = {r.name: r.frame for r in built}
     keys = {r.name: primary_key(load_schema(r.schema_path)) for r in built}
     unverified = frozenset(s.resource for s in config.sources_for(package.id) if not s.verified)
-    frame, missing = derived.compute(frames, keys, expected_absent=unverified)
+    frame, missing, derived_sources = derived.compute(frames, keys, expected_absent=unverified)
     der = _resource(package.id, "derived_indicators", frame, [r.sources[0] for r in built])
     issues += check_all(der.frame, keys.get("derived_indicators", primary_key(
         load_schema(der.schema_path))), regions.known_keys(), "", der.name)
     built.append(der)
-    built += _code_lists(package.id, built, issues)
+    labels = {s.table: f"{config.apis[s.api].title}, Tabelle {s.table}"
+              for s in config.sources_for(package.id) if s.kind == "genesis"}
+    built += _code_lists(package.id, built, issues,
+                         _indicator_sources(built, labels, derived_sources))
     return Build(package.id, built, used, issues,
-                 _meta(config, package.id, built, skipped + missing))
+                 _meta(config, package.id, built, skipped + missing, dropped))
