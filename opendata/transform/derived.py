@@ -1,31 +1,113 @@
-"""Derived integration indicators from the tidy statistics resources, and what cannot be derived."""
+"""Derived integration indicators from the tidy statistics resources, and what cannot be derived.
+
+Every indicator is a fraction of two sums over rows of the same region and reference date
+(so nothing is ever combined across a territorial break). Both sums are computed by grouping
+on (region_key, reference_date) and joined to the base rows on that key: the cost grows
+linearly with the rows.
+"""
 
 from __future__ import annotations
 
-import pandas as pd
+from dataclasses import dataclass, field
 
-from opendata.transform.indicators import (
-    DERIVED_COLUMNS,
-    PROTECTION_TOP_LEVEL,
-    Derived,
-    Part,
-    derive,
-    part,
-)
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from opendata.transform.indicators import DERIVED_COLUMNS, PROTECTION_TOP_LEVEL, SOURCE_COLUMNS
 
 Frames = dict[str, pd.DataFrame]
 Keys = dict[str, list[str]]
+Match = dict[str, "str | tuple[str, ...]"]
+AT = ["region_key", "reference_date"]
+MISSING = "an input value is missing in the source (marker or no row)"
+EXAMPLES = 3
 ROUNDED_NOTE = ("12531-0043 has no 'Insgesamt' rows: the numerator is the sum of the top-level "
                 "status categories over all sexes and citizenships, each cell rounded to a multiple "
                 "of 5 by the source, so it is approximate")
+AZR_NOTE = ("numerator from the Central Register of Foreigners (Ausländerstatistik 12521), "
+            "denominator from the population update (12411); the two registers are counted "
+            "differently, so the share is approximate")
+CITY_NOTE = "computed from figures reported by the city, not from official statistics"
+
+
+@dataclass(frozen=True)
+class Side:
+    """Rows of one resource that match every condition (a tuple means 'any of')."""
+
+    resource: str
+    match: Match = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Step:
+    """One derived indicator: one value per base row, numerator / denominator × factor."""
+
+    indicator: str
+    unit: str
+    topic: str
+    factor: float
+    formula: str
+    note: str
+    base: Side
+    num: Side
+    den: Side
+
+    @property
+    def needs(self) -> tuple[str, ...]:
+        """The resources this indicator reads."""
+        return tuple(dict.fromkeys((self.base.resource, self.num.resource, self.den.resource)))
+
+
+def _city(indicator: str, numerator: str, factor: float, unit: str) -> Step:
+    totals: Match = {"sex_code": "", "citizenship_code": ""}
+    return Step(indicator, unit, "demography", factor,
+                f"city_figures({numerator}) / city_figures(city_inhabitants) × {factor:g}",
+                CITY_NOTE, Side("city_figures", {"indicator": "city_inhabitants"}),
+                Side("city_figures", {"indicator": numerator, **totals}),
+                Side("city_figures", {"indicator": "city_inhabitants", **totals}))
+
+
+STEPS: list[Step] = [
+    Step("foreigners_share_employees", "percent", "labour_market", 100.0,
+         "employees(nationality_code=NATA, sex_code='') / employees(nationality_code='', "
+         "sex_code='') × 100", "",
+         Side("employees", {"nationality_code": "", "sex_code": ""}),
+         Side("employees", {"nationality_code": "NATA", "sex_code": ""}),
+         Side("employees", {"nationality_code": "", "sex_code": ""})),
+    Step("immigration_history_share", "percent", "demography", 100.0,
+         "immigration_history(WDGAT2=WANDERUNG-BEID, age total) / immigration_history(WDGAT2 "
+         "total, age total) × 100", "Zensus 2022, reference date 15 May 2022",
+         Side("immigration_history", {"immigration_history_variable": "WDGAT2",
+                                      "immigration_history_code": "", "age_group_code": ""}),
+         Side("immigration_history", {"immigration_history_variable": "WDGAT2",
+                                      "immigration_history_code": "WANDERUNG-BEID",
+                                      "age_group_code": ""}),
+         Side("immigration_history", {"immigration_history_variable": "WDGAT2",
+                                      "immigration_history_code": "", "age_group_code": ""})),
+    Step("protection_seekers_per_1000", "per_1000", "demography", 1000.0,
+         "sum of protection_seekers(protection_status_code in "
+         f"{'/'.join(PROTECTION_TOP_LEVEL)}) / population(sex_code='') × 1000", ROUNDED_NOTE,
+         Side("population", {"sex_code": ""}),
+         Side("protection_seekers", {"protection_status_code": PROTECTION_TOP_LEVEL}),
+         Side("population", {"sex_code": ""})),
+    Step("foreigners_share_azr", "percent", "demography", 100.0,
+         "foreigners(sex_code='') / population(sex_code='') × 100", AZR_NOTE,
+         Side("foreigners", {"sex_code": ""}), Side("foreigners", {"sex_code": ""}),
+         Side("population", {"sex_code": ""})),
+    _city("foreigners_share_population", "city_foreigners", 100.0, "percent"),
+    _city("asylum_seekers_refugees_per_1000", "city_asylum_seekers_refugees", 1000.0, "per_1000"),
+]
+"""The derived indicators, in the order they are computed."""
 
 NOT_COVERED = [
     "Share of foreigners in the population for Thüringen and Deutschland: the foreigners table "
     "12521-0040 is a Kreis table; for the Kreise it is configured (unverified, fetched by an "
     "online run), and the embedded data has only the city's figures for Eisenach on 2017-12-31.",
     "Eisenach after the merger (from 2021-07-01): the Kreis tables 12411, 12531 and 13111 list 16056 "
-    "with '-' (left out here) or not at all, and none of them has municipality rows; only the Zensus 2022 "
-    "population (1000A-0000, ARS 160630105105) describes the municipality.",
+    "with '-' (left out here) or not at all, and none of them has municipality rows; only the "
+    "Zensus 2022 population (1000A-0000, ARS 160630105105) describes the municipality.",
     "Immigration history for Eisenach and the Wartburgkreis: the embedded Zensus table 1000A-2022 "
     "covers Deutschland and the Länder only.",
     "Protection seekers per 1,000 inhabitants for Thüringen and Deutschland: 12531-0043 and "
@@ -37,91 +119,95 @@ NOT_COVERED = [
 ]
 
 
-def _where(frame: pd.DataFrame, **match: object) -> pd.DataFrame:
-    mask = pd.Series(True, index=frame.index)
+def select(frame: pd.DataFrame, match: Match) -> pd.DataFrame:
+    """The rows matching every condition of ``match``."""
+    mask = np.ones(len(frame), dtype=bool)
     for col, want in match.items():
-        mask &= frame[col].eq(want)
+        mask &= (frame[col].isin(want) if isinstance(want, tuple) else frame[col].eq(want)).to_numpy()
     return frame[mask]
 
 
-def _employees(f: Frames, k: Keys) -> Derived:
-    emp = f["employees"]
-
-    def finder(b: pd.Series) -> tuple[Part | None, Part | None]:
-        at = {"region_key": b["region_key"], "reference_date": b["reference_date"], "sex_code": ""}
-        return (part(emp, "employees", k["employees"], nationality_code="NATA", **at),
-                part(emp, "employees", k["employees"], nationality_code="", **at))
-    spec = ("foreigners_share_employees", "percent", "labour_market", 100.0,
-            "employees(nationality_code=NATA, sex_code='') / employees(nationality_code='', "
-            "sex_code='') × 100", "")
-    return derive(_where(emp, nationality_code="", sex_code=""), spec, finder)
+def row_keys(rows: pd.DataFrame, resource: str, pk: list[str]) -> pd.Series:
+    """'resource(f=v, …)' for every row, built column by column."""
+    text = pd.Series(f"{resource}(", index=rows.index, dtype=object)
+    for i, f in enumerate(pk):
+        text = text + (", " if i else "") + f"{f}=" + rows[f].astype(str)
+    return text + ")"
 
 
-def _immigration(f: Frames, k: Keys) -> Derived:
-    imm = f["immigration_history"]
-
-    def finder(b: pd.Series) -> tuple[Part | None, Part | None]:
-        at = {"region_key": b["region_key"], "reference_date": b["reference_date"],
-              "age_group_code": "", "immigration_history_variable": "WDGAT2"}
-        return (part(imm, "immigration_history", k["immigration_history"],
-                     immigration_history_code="WANDERUNG-BEID", **at),
-                part(imm, "immigration_history", k["immigration_history"],
-                     immigration_history_code="", **at))
-    spec = ("immigration_history_share", "percent", "demography", 100.0,
-            "immigration_history(WDGAT2=WANDERUNG-BEID, age total) / immigration_history(WDGAT2 "
-            "total, age total) × 100", "Zensus 2022, reference date 15 May 2022")
-    base = _where(imm, immigration_history_variable="WDGAT2", immigration_history_code="",
-                  age_group_code="")
-    return derive(base, spec, finder)
+def join_groups(groups: np.ndarray, texts: pd.Series, sep: str) -> np.ndarray:
+    """Texts joined with ``sep`` per group id (0…n-1, rows in order), without Python per row."""
+    order = np.argsort(groups, kind="stable")
+    offsets = np.concatenate([[0], np.cumsum(np.bincount(groups))]).astype("int64")
+    values = pa.array(texts.to_numpy(dtype=object)[order], type=pa.large_string())
+    lists = pa.LargeListArray.from_arrays(pa.array(offsets), values)
+    joined = pc.binary_join(lists, pa.scalar(sep, type=pa.large_string()))
+    return np.asarray(joined.to_numpy(zero_copy_only=False), dtype=object)
 
 
-def _protection(f: Frames, k: Keys) -> Derived:
-    pop, prot = f["population"], f["protection_seekers"]
-
-    def finder(b: pd.Series) -> tuple[Part | None, Part | None]:
-        at = {"region_key": b["region_key"], "reference_date": b["reference_date"]}
-        return (part(prot, "protection_seekers", k["protection_seekers"],
-                     protection_status_code=PROTECTION_TOP_LEVEL, **at),
-                part(pop, "population", k["population"], sex_code="", **at))
-    spec = ("protection_seekers_per_1000", "per_1000", "demography", 1000.0,
-            "sum of protection_seekers(protection_status_code in "
-            f"{'/'.join(PROTECTION_TOP_LEVEL)}) / population(sex_code='') × 1000", ROUNDED_NOTE)
-    return derive(_where(pop, sex_code=""), spec, finder)
+def _sums(rows: pd.DataFrame, resource: str, pk: list[str]) -> pd.DataFrame:
+    """Per (region_key, reference_date): the sum, whether any value is missing, the input keys."""
+    grouped = rows.groupby(AT, sort=False)
+    ids = grouped.ngroup().to_numpy()
+    out = pd.DataFrame({"value": grouped["value"].sum(), "gap": rows["value"].isna()
+                        .groupby([rows[c] for c in AT], sort=False).any()})
+    out["keys"] = join_groups(ids, row_keys(rows, resource, pk), " | ")
+    return out
 
 
-AZR_NOTE = ("numerator from the Central Register of Foreigners (Ausländerstatistik 12521), "
-            "denominator from the population update (12411); the two registers are counted "
-            "differently, so the share is approximate")
+def _sources(rows: pd.DataFrame, used: pd.DataFrame) -> set[str]:
+    """The tables or publications of the input rows that fed a derived value."""
+    col = next((c for c in SOURCE_COLUMNS if c in rows.columns), None)
+    if col is None or used.empty:
+        return set()
+    return set(rows.merge(used[AT].drop_duplicates(), on=AT)[col].astype(str).unique()) - {""}
 
 
-def _foreigners(f: Frames, k: Keys) -> Derived:
-    pop, frg = f["population"], f["foreigners"]
-    if frg["indicator"].nunique() > 1:
-        return [], [f"foreigners_share_azr: the foreigners table has several value variables "
-                    f"{sorted(set(frg['indicator']))}; the share needs exactly one"], set()
-
-    def finder(b: pd.Series) -> tuple[Part | None, Part | None]:
-        at = {"region_key": b["region_key"], "reference_date": b["reference_date"], "sex_code": ""}
-        return (part(frg, "foreigners", k["foreigners"], **at),
-                part(pop, "population", k["population"], **at))
-    spec = ("foreigners_share_azr", "percent", "demography", 100.0,
-            "foreigners(sex_code='') / population(sex_code='') × 100", AZR_NOTE)
-    return derive(_where(frg, sex_code=""), spec, finder)
+def _missing_lines(step: Step, base: pd.DataFrame) -> list[str]:
+    """One line per region level: how many base rows lack an input, with a few examples."""
+    lines = []
+    for level, rows in base.groupby("region_level", sort=True):
+        shown = [f"{k} ({n}) on {d}" for k, n, d in rows[["region_key", "region_name",
+                                                            "reference_date"]].head(EXAMPLES)
+                 .itertuples(index=False)]
+        more = f" and {len(rows) - EXAMPLES:,} more" if len(rows) > EXAMPLES else ""
+        lines.append(f"{step.indicator} for {len(rows):,} {level or 'unknown-level'} "
+                     f"value(s), {MISSING}: {'; '.join(shown)}{more}")
+    return lines
 
 
-def _city(f: Frames, k: Keys, indicator: str, numerator: str, factor: float,
-          unit: str) -> Derived:
-    city = f["city_figures"]
+def derive(step: Step, frames: Frames, keys: Keys) -> tuple[pd.DataFrame, list[str], set[str]]:
+    """The rows of one derived indicator, what is missing, and the sources of the inputs used."""
+    base = select(frames[step.base.resource], step.base.match).drop_duplicates(AT)
+    num_rows = select(frames[step.num.resource], step.num.match)
+    den_rows = select(frames[step.den.resource], step.den.match)
+    num = _sums(num_rows, step.num.resource, keys[step.num.resource])
+    den = _sums(den_rows, step.den.resource, keys[step.den.resource])
+    joined = (base.set_index(AT)[["region_name", "region_level", "period"]]
+              .join(num.add_prefix("n_")).join(den.add_prefix("d_")).reset_index())
+    ok = (joined["n_value"].notna() & joined["d_value"].notna() & ~joined["n_gap"].fillna(True)
+          .astype(bool) & ~joined["d_gap"].fillna(True).astype(bool) & joined["d_value"].ne(0))
+    good = joined[ok]
+    out = pd.DataFrame({
+        "region_key": good["region_key"], "region_name": good["region_name"],
+        "region_level": good["region_level"], "reference_date": good["reference_date"],
+        "period": good["period"], "indicator": step.indicator,
+        "value": (good["n_value"] / good["d_value"] * step.factor).round(2),
+        "unit": step.unit, "numerator": good["n_value"], "denominator": good["d_value"],
+        "formula": step.formula, "input_keys": good["n_keys"] + " | " + good["d_keys"],
+        "topic": step.topic, "note": step.note}, columns=DERIVED_COLUMNS)
+    sources = _sources(num_rows, good) | _sources(den_rows, good)
+    return out, _missing_lines(step, joined[~ok]), sources
 
-    def finder(b: pd.Series) -> tuple[Part | None, Part | None]:
-        at = {"region_key": b["region_key"], "reference_date": b["reference_date"],
-              "sex_code": "", "citizenship_code": ""}
-        return (part(city, "city_figures", k["city_figures"], indicator=numerator, **at),
-                part(city, "city_figures", k["city_figures"], indicator="city_inhabitants", **at))
-    spec = (indicator, unit, "demography", factor,
-            f"city_figures({numerator}) / city_figures(city_inhabitants) × {factor:g}",
-            "computed from figures reported by the city, not from official statistics")
-    return derive(_where(city, indicator="city_inhabitants"), spec, finder)
+
+def _several_values(step: Step, frames: Frames) -> list[str]:
+    """A share needs one value variable in its numerator resource (e.g. foreigners)."""
+    frame = frames[step.num.resource]
+    if step.num.resource == step.base.resource and step.num.resource != step.den.resource \
+            and frame["indicator"].nunique() > 1:
+        return [f"{step.indicator}: the {step.num.resource} table has several value variables "
+                f"{sorted(set(frame['indicator']))}; the share needs exactly one"]
+    return []
 
 
 def compute(frames: Frames, keys: Keys, expected_absent: frozenset[str] = frozenset()
@@ -131,31 +217,30 @@ def compute(frames: Frames, keys: Keys, expected_absent: frozenset[str] = frozen
     A step whose inputs include a resource in ``expected_absent`` (e.g. from an unverified
     source, reported elsewhere) is skipped without a note.
     """
-    steps = [(("employees",), lambda: _employees(frames, keys)),
-             (("immigration_history",), lambda: _immigration(frames, keys)),
-             (("protection_seekers", "population"), lambda: _protection(frames, keys)),
-             (("foreigners", "population"), lambda: _foreigners(frames, keys)),
-             (("city_figures",), lambda: _city(frames, keys, "foreigners_share_population",
-                                               "city_foreigners", 100.0, "percent")),
-             (("city_figures",), lambda: _city(frames, keys, "asylum_seekers_refugees_per_1000",
-                                               "city_asylum_seekers_refugees", 1000.0, "per_1000"))]
-    rows: list[dict[str, object]] = []
+    parts: list[pd.DataFrame] = []
     missing: list[str] = []
     sources: dict[str, set[str]] = {}
-    for needs, step in steps:
-        absent = [n for n in needs if n not in frames]
+    for step in STEPS:
+        absent = [n for n in step.needs if n not in frames]
         if absent:
             if not expected_absent.intersection(absent):
-                missing.append(f"{needs[0]}: resource not built, derived indicators from it skipped")
+                missing.append(f"{step.needs[0]}: resource not built, derived indicators from it "
+                               "skipped")
             continue
-        got, lacking, used = step()
-        rows += got
+        trouble = _several_values(step, frames)
+        if trouble:
+            missing += trouble
+            continue
+        rows, lacking, used = derive(step, frames, keys)
         missing += lacking
-        if got:
-            sources.setdefault(str(got[0]["indicator"]), set()).update(used)
-    out = pd.DataFrame(rows, columns=DERIVED_COLUMNS)
+        if len(rows):
+            parts.append(rows)
+            sources[step.indicator] = used
+    out = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=DERIVED_COLUMNS)
     for col in DERIVED_COLUMNS:
         if col not in ("value", "numerator", "denominator", "period"):
             out[col] = out[col].astype(object)
+    for col in ("value", "numerator", "denominator"):
+        out[col] = out[col].astype("float64")
     out["period"] = out["period"].astype("Int64")
     return out, missing + NOT_COVERED, sources

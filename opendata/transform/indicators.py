@@ -7,9 +7,6 @@ support is listed by ``missing()``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-
 import pandas as pd
 
 _ZENSUS = "Persons on the Zensus 2022 reference date (15 May 2022)"
@@ -74,6 +71,9 @@ PROTECTION_TOP_LEVEL = ("SCHUTZST-OF", "SCHUTZST-AK-1", "SCHUTZST-X")
 The others are nested in them: AK-2 + AK-5 = AK-1, AK-3 + AK-4 = AK-2, AUSRPFL-* within X
 (checked on the recorded table: the sums agree within the source's rounding to 5)."""
 
+SOURCE_COLUMNS = ("source_table", "source")
+"""Columns naming where a row comes from: a GENESIS table code, or a publication."""
+
 INDICATOR_COLUMNS = ["code", "label_de", "label_en", "unit", "kind", "definition", "source"]
 DERIVED_COLUMNS = ["region_key", "region_name", "region_level", "reference_date", "period",
                    "indicator", "value", "unit", "numerator", "denominator", "formula",
@@ -91,65 +91,3 @@ def indicators_frame(codes: dict[str, set[str]]) -> pd.DataFrame:
         rows.append(dict(zip(INDICATOR_COLUMNS, (code, de, en, unit, kind, definition, source),
                              strict=True)))
     return pd.DataFrame(rows, columns=INDICATOR_COLUMNS, dtype=object)
-
-
-def _key(resource: str, row: pd.Series, fields: list[str]) -> str:
-    return f"{resource}(" + ", ".join(f"{f}={row[f]}" for f in fields) + ")"
-
-
-@dataclass
-class Part:
-    """One side of a fraction: the summed value, the keys of its input rows and their sources."""
-
-    value: float
-    keys: list[str]
-    sources: set[str]
-
-
-SOURCE_COLUMNS = ("source_table", "source")
-"""Columns naming where a row comes from: a GENESIS table code, or a publication."""
-
-
-def row_sources(rows: pd.DataFrame) -> set[str]:
-    """The tables or publications the rows come from."""
-    col = next((c for c in SOURCE_COLUMNS if c in rows.columns), None)
-    return set(rows[col].astype(str)) - {""} if col else set()
-
-
-def part(frame: pd.DataFrame, resource: str, pk: list[str], **match: object) -> Part | None:
-    """Sum of the rows matching ``match`` (values in tuples mean 'any of'); None if none or NaN."""
-    mask = pd.Series(True, index=frame.index)
-    for col, want in match.items():
-        mask &= frame[col].isin(want) if isinstance(want, tuple) else frame[col].eq(want)
-    rows = frame[mask]
-    if rows.empty or rows["value"].isna().any():
-        return None
-    return Part(float(rows["value"].sum()), [_key(resource, r, pk) for _, r in rows.iterrows()],
-                row_sources(rows))
-
-
-Spec = tuple[str, str, str, float, str, str]  # indicator, unit, topic, factor, formula, note
-Finder = Callable[[pd.Series], tuple[Part | None, Part | None]]
-
-
-Derived = tuple[list[dict[str, object]], list[str], set[str]]  # rows, missing, input sources
-
-
-def derive(base: pd.DataFrame, spec: Spec, finder: Finder) -> Derived:
-    """One derived row per base row whose numerator and denominator both exist."""
-    indicator, unit, topic, factor, formula, note = spec
-    rows, missing, sources = [], [], set()
-    for _, b in base.iterrows():
-        num, den = finder(b)
-        where = f"{indicator} for {b['region_key']} ({b['region_name']}) on {b['reference_date']}"
-        if num is None or den is None or den.value == 0:
-            missing.append(f"{where}: an input value is missing in the source (marker or no row)")
-            continue
-        sources |= num.sources | den.sources
-        rows.append({"region_key": b["region_key"], "region_name": b["region_name"],
-                     "region_level": b["region_level"], "reference_date": b["reference_date"],
-                     "period": b["period"], "indicator": indicator,
-                     "value": round(num.value / den.value * factor, 2), "unit": unit,
-                     "numerator": num.value, "denominator": den.value, "formula": formula,
-                     "input_keys": " | ".join(num.keys + den.keys), "topic": topic, "note": note})
-    return rows, missing, sources

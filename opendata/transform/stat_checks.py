@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import date
 
+import numpy as np
 import pandas as pd
 
 from opendata.model import Issue
@@ -28,7 +29,7 @@ def _error(code: str, message: str, source: str, resource: str, row: int, fld: s
 
 
 def _rows(mask: pd.Series) -> list[int]:
-    return [i + 1 for i, hit in enumerate(mask.tolist()) if hit]
+    return (np.flatnonzero(mask.to_numpy(dtype=bool)) + 1).tolist()
 
 
 def check_values(frame: pd.DataFrame, source: str, resource: str) -> list[Issue]:

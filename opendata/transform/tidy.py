@@ -55,11 +55,8 @@ def _region(frame: pd.DataFrame, source: SourceConfig, resource: str,
                              field="dim1_variable_code"))
     out["region_key"] = frame["dim1_code"].astype(object)
     out["region_name"] = frame["dim1_label"].astype(object)
-    by_key = levels()
     by_var = frame["dim1_variable_code"].map(REGION_VARIABLES).fillna("")
-    out["region_level"] = pd.Series([by_key.get(k, v) for k, v in zip(out["region_key"], by_var,
-                                                                         strict=True)],
-                                    index=out.index, dtype=object)
+    out["region_level"] = out["region_key"].map(levels()).fillna(by_var).astype(object)
 
 
 def _dimension(frame: pd.DataFrame, n: int, fields: list[str], source: SourceConfig,
@@ -126,8 +123,7 @@ def tidy_city(frame: pd.DataFrame, source: SourceConfig, resource: str,
     """The city's figures table (all-string cells) → tidy columns plus issues."""
     issues: list[Issue] = []
     out = frame.copy()
-    by_key = levels()
-    out["region_level"] = out["region_key"].map(lambda k: by_key.get(k, "")).astype(object)
+    out["region_level"] = out["region_key"].map(levels()).fillna("").astype(object)
     out["period"] = _period(out["reference_date"], out["reference_date"])
     for dim in ("sex", "citizenship"):
         total = out[f"{dim}_code"].eq("")
