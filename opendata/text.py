@@ -132,7 +132,7 @@ _MD_SPECIAL = re.compile(r"([\\`*_\[\]|#~])")
 
 def md_escape(value: object) -> str:
     """Input-derived text for generated Markdown: no markup, no HTML, one line."""
-    text = " ".join(str(value).split())
+    text = " ".join(CONTROL.sub("", str(value)).split())
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     return _MD_SPECIAL.sub(r"\\\1", text)
 

@@ -139,8 +139,11 @@ class _Ctx:
         if self.rows_over(n):
             raise self.fail(f"the table has more than {self.limits.max_table_rows:,} data rows "
                             "(max_table_rows in [settings]); split the table or raise the limit")
-        if len(cells) > self.limits.max_table_cells:
-            raise self.fail(f"{where} has {len(cells):,} cells, more than the limit of "
+        width = len(cells)
+        while width > self.limits.max_table_cells and not cells[width - 1]:
+            width -= 1  # empty trailing cells (e.g. formatted but empty columns) do not count
+        if width > self.limits.max_table_cells:
+            raise self.fail(f"{where} has {width:,} cells, more than the limit of "
                             f"{self.limits.max_table_cells:,} (max_table_cells in [settings]); "
                             "remove the extra columns")
         for col, cell in enumerate(cells, start=1):
@@ -284,7 +287,10 @@ def _xlsx_rows(data: bytes, ctx: _Ctx, sheet: str | None) -> Rows:
         ws.reset_dimensions()  # do not trust a writer's <dimension> tag: read every row
         rows: Rows = []
         for values in ws.iter_rows(values_only=True):
-            cells = [cell_text(v) for v in values]
+            width = len(values)
+            while width and values[width - 1] is None:
+                width -= 1  # formatted but empty trailing cells
+            cells = [cell_text(v) for v in values[:width]]
             ctx.check_row(len(rows), cells)
             rows.append(cells)
         return rows
