@@ -19,8 +19,8 @@ from opendata.lock import pipeline_lock
 from opendata.paths import Paths, default_data_dir
 
 log = logging.getLogger("opendata")
-EPILOG = """exit codes: 0 published or unchanged, 1 validation failed (nothing published),
-2 usage or config error, 3 fetch failed.
+EPILOG = """exit codes: 0 published or unchanged, 1 validation failed or unusable input (nothing
+published), 2 usage or config error, 3 fetch failed.
 examples:
   opendata run                      # the nightly job on ./data (offline without credentials)
   opendata publish --dry-run        # which version would be released, and why
@@ -62,6 +62,9 @@ def parser() -> argparse.ArgumentParser:
         if name in ("publish", "run"):
             p.add_argument("--dry-run", action="store_true",
                            help="print the version that would be released and the diff; write nothing")
+            p.add_argument("--allow-mass-removal", action="store_true",
+                           help="publish even if more than max_removed_share ([settings], default "
+                                "50%%) of a resource's rows would be removed")
         if name == "status":
             p.add_argument("--json", action="store_true", help="machine-readable output")
         if name == "prune":
@@ -133,7 +136,8 @@ def cmd_run(args: argparse.Namespace, cfg: config_mod.Config, paths: Paths) -> i
     from flows.nightly import nightly
 
     result = nightly(data_dir=str(paths.data_dir), config_path=str(cfg.path), online=online,
-                     dry_run=args.dry_run, base_url=args.base_url or "")
+                     dry_run=args.dry_run, base_url=args.base_url or "",
+                     allow_mass_removal=args.allow_mass_removal)
     _summary(result)
     return 0
 
@@ -164,7 +168,7 @@ def cmd_validate(args: argparse.Namespace, cfg: config_mod.Config, paths: Paths)
 def cmd_publish(args: argparse.Namespace, cfg: config_mod.Config, paths: Paths) -> int:
     """Validate and publish (or dry run)."""
     result = pipeline.publish_all(cfg, paths, dry_run=args.dry_run, run_id=f"cli-{uuid.uuid4()}",
-                                  force=args.dry_run)
+                                  force=args.dry_run, allow_mass_removal=args.allow_mass_removal)
     if args.dry_run:
         for o in result.outcomes:
             if o.changes is not None:

@@ -63,14 +63,15 @@ def load_config(config_path: str, base_url: str = "") -> config_mod.Config:
 
 @task(name="validate-and-publish", timeout_seconds=3600, cache_policy=NO_CACHE)
 def publish_task(data_dir: str, config_path: str, dry_run: bool, run_id: str,
-                 base_url: str = "") -> pipeline.RunResult:
+                 base_url: str = "", allow_mass_removal: bool = False) -> pipeline.RunResult:
     """Validate every package and publish them only if all are valid."""
     cfg = load_config(config_path, base_url)
-    return pipeline.publish_all(cfg, Paths(Path(data_dir)), dry_run=dry_run, run_id=run_id)
+    return pipeline.publish_all(cfg, Paths(Path(data_dir)), dry_run=dry_run, run_id=run_id,
+                                allow_mass_removal=allow_mass_removal)
 
 
 def _steps(data_dir: str, config_path: str, online: bool | None, dry_run: bool,
-           base_url: str) -> pipeline.RunResult:
+           base_url: str, allow_mass_removal: bool = False) -> pipeline.RunResult:
     cfg = load_config(config_path, base_url)
     if online is None:  # scheduled runs: online exactly when credentials are configured
         online = has_credentials(cfg)
@@ -79,7 +80,8 @@ def _steps(data_dir: str, config_path: str, online: bool | None, dry_run: bool,
     fetch = fetch_task.with_options(**task_retries(cfg))
     fetched = [fetch(s.id, data_dir, config_path, online) for s in cfg.sources]
     run_id = str(flow_run.get_id() or "")
-    result: pipeline.RunResult = publish_task(data_dir, config_path, dry_run, run_id, base_url)
+    result: pipeline.RunResult = publish_task(data_dir, config_path, dry_run, run_id, base_url,
+                                              allow_mass_removal)
     result.fetched = [pipeline.FetchResult(f["source"], Path(f["snapshot"]) if f["snapshot"] else None,
                                            f["changed"], f["mode"], f["note"]) for f in fetched]
     from flows import artifacts
@@ -102,13 +104,18 @@ def _failed(paths: Paths, started: str, exc: Exception) -> None:
 
 @flow(name="nightly", log_prints=True)
 def nightly(data_dir: str = "data", config_path: str = "", online: bool | None = None,
-            dry_run: bool = False, base_url: str = "") -> pipeline.RunResult:
-    """Fetch all sources, validate, and publish new releases (one run at a time per data dir)."""
+            dry_run: bool = False, base_url: str = "",
+            allow_mass_removal: bool = False) -> pipeline.RunResult:
+    """Fetch all sources, validate, and publish new releases (one run at a time per data dir).
+
+    ``allow_mass_removal``: publish even when a resource would lose more than
+    ``max_removed_share`` of its rows (the guard stops the run otherwise).
+    """
     config_path = config_path or str(config_mod.CONFIG_FILE)
     paths, started = Paths(Path(data_dir)), runlog.now_iso()
     try:
         with pipeline_lock(paths.lock_file):
-            result = _steps(data_dir, config_path, online, dry_run, base_url)
+            result = _steps(data_dir, config_path, online, dry_run, base_url, allow_mass_removal)
     except LockError as exc:
         get_run_logger().warning("skipped: %s", exc.message)
         raise

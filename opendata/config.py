@@ -18,6 +18,43 @@ KIND_REQUIRED: dict[str, dict[str, type]] = {"genesis": {"api": str, "table": st
                                              "table": {"location": str}}
 
 
+LIMIT_DEFAULTS: dict[str, int | float] = {
+    "max_table_bytes": 20_000_000,  # bytes of one city table file
+    "max_table_rows": 100_000,      # data rows of one city table
+    "max_table_cells": 200,         # cells (columns) in one row
+    "max_cell_chars": 32_767,       # characters in one cell (Excel's own cell limit)
+    "max_removed_share": 0.5,       # a run may remove at most this share of a resource's rows
+}
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Size limits for every input, from [settings] (safe defaults in ``LIMIT_DEFAULTS``)."""
+
+    max_table_bytes: int = int(LIMIT_DEFAULTS["max_table_bytes"])
+    max_table_rows: int = int(LIMIT_DEFAULTS["max_table_rows"])
+    max_table_cells: int = int(LIMIT_DEFAULTS["max_table_cells"])
+    max_cell_chars: int = int(LIMIT_DEFAULTS["max_cell_chars"])
+    max_removed_share: float = float(LIMIT_DEFAULTS["max_removed_share"])
+
+
+def limits_from(settings: dict[str, Any], file: str = "") -> Limits:
+    """The limits of a [settings] table; a bad value is a ConfigError."""
+    values: dict[str, Any] = {}
+    for key, default in LIMIT_DEFAULTS.items():
+        value = settings.get(key, default)
+        typ = float if isinstance(default, float) else int
+        ok = isinstance(value, int | float) and not isinstance(value, bool) and value > 0
+        if typ is int:
+            ok = ok and isinstance(value, int)
+        if not ok or (key == "max_removed_share" and value > 1):
+            raise ConfigError(file, "settings", f"'{key}' must be a positive "
+                              f"{'whole number' if typ is int else 'share between 0 and 1'}, "
+                              f"got {value!r}")
+        values[key] = typ(value)
+    return Limits(**values)
+
+
 @dataclass(frozen=True)
 class SourceConfig:
     """One registry entry."""
@@ -76,6 +113,11 @@ class Config:
     settings: dict[str, Any]
     catalog: dict[str, Any]
     raw: dict[str, Any]
+
+    @property
+    def limits(self) -> Limits:
+        """Size limits for inputs, from [settings]."""
+        return limits_from(self.settings, str(self.path))
 
     def sources_for(self, package: str) -> list[SourceConfig]:
         """Sources feeding one package, in registry order."""
@@ -155,5 +197,6 @@ def load(path: Path | None = None) -> Config:
     dupes = sorted({x for x in ids if ids.count(x) > 1})
     if dupes:
         raise ConfigError(file, f"sources (id={dupes[0]})", "duplicate source id")
+    limits_from(data.get("settings", {}), file)  # fail early on a bad limit
     return Config(path, sources, packages, apis, data.get("settings", {}),
                   data.get("catalog", {}), data)

@@ -7,6 +7,7 @@ from typing import Any
 
 from opendata.config import Config
 from opendata.model import Build
+from opendata.text import md_escape
 from opendata.versioning import Changes, summary
 
 
@@ -73,7 +74,7 @@ def readme(desc: dict[str, Any], build: Build, config: Config, version: str) -> 
         value = meta.get(key)
         if value:
             items = value if isinstance(value, list) else [value]
-            lines += [f"## {head}", ""] + [f"- {x}" for x in items] + [""]
+            lines += [f"## {head}", ""] + [f"- {md_escape(x)}" for x in items] + [""]
     lines += ["## Ressourcen / Resources", ""]
     for res in desc["resources"]:
         lines += _resource_section(res)
@@ -92,8 +93,8 @@ def readme(desc: dict[str, Any], build: Build, config: Config, version: str) -> 
 def changelog(previous: Path | None, version: str, date: str, changes: Changes,
               build: Build) -> str:
     """The new CHANGELOG entry followed by the previous release's changelog."""
-    entry = [f"## {version} – {date}", "", f"- {summary(changes)}"]
-    entry += [f"- Warning: {w}" for w in build.meta.get("warnings", [])]
+    entry = [f"## {version} – {date}", "", f"- {md_escape(summary(changes))}"]
+    entry += [f"- Warning: {md_escape(w)}" for w in build.meta.get("warnings", [])]
     old = ""
     if previous and (previous / "CHANGELOG.md").is_file():
         old = (previous / "CHANGELOG.md").read_text(encoding="utf-8").split("\n", 2)[-1]

@@ -22,18 +22,34 @@ class Issue:
     resource: str = ""
     row: int | None = None  # 1-based data row in the source/resource, when known
     field: str = ""
+    file: str = ""  # the input file's name (e.g. massnahmen.csv) when row/field refer to it
+
+    @property
+    def sheet_row(self) -> int | None:
+        """The row number a spreadsheet shows (header = row 1) for a row of an input file."""
+        if self.row is None or not self.file or self.file.lower().endswith(".json"):
+            return None
+        return self.row + 1
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form with a fixed key order."""
         return {"severity": self.severity, "code": self.code, "source": self.source,
-                "resource": self.resource, "row": self.row, "field": self.field,
-                "message": self.message}
+                "file": self.file, "resource": self.resource, "row": self.row,
+                "sheet_row": self.sheet_row, "field": self.field, "message": self.message}
+
+    def _row_text(self) -> str:
+        if self.row is None:
+            return ""
+        if self.sheet_row is not None:
+            return f"spreadsheet row {self.sheet_row}, data row {self.row}"
+        return f"record {self.row}" if self.file else f"row {self.row}"
 
     def __str__(self) -> str:
         where = ", ".join(x for x in (
             f"source {self.source}" if self.source else "",
+            f"file {self.file}" if self.file else "",
             f"resource {self.resource}" if self.resource else "",
-            f"row {self.row}" if self.row is not None else "",
+            self._row_text(),
             f"field {self.field}" if self.field else "") if x)
         return f"{self.severity.upper()} [{self.code}] {where}: {self.message}"
 

@@ -10,6 +10,7 @@ from opendata import charts, store
 from opendata.config import Config
 from opendata.paths import Paths
 from opendata.site import Published, read_rows, temporal
+from opendata.text import md_unescape
 
 log = logging.getLogger(__name__)
 CSS = """body{font-family:system-ui,sans-serif;max-width:62rem;margin:0 auto;padding:1rem;
@@ -128,8 +129,8 @@ def _history(pub: Published, paths: Paths) -> list[str]:
     for entry in pub.versions:
         v = str(entry["version"])
         notes = pub.changelog.get(v) or str(entry.get("summary", ""))
-        items = "".join(f"<li>{e(line.lstrip('- '))}</li>" for line in notes.splitlines()
-                        if line.strip())
+        items = "".join(f"<li>{e(md_unescape(line.lstrip('- ')))}</li>"
+                        for line in notes.splitlines() if line.strip())
         zip_rel = f"{v}/{pub.id}-{v}.zip"
         link = (f'<a href="{e(zip_rel)}">{e(pub.id)}-{e(v)}.zip</a>'
                 if (paths.package_dir(pub.id) / zip_rel).is_file() else "entfernt / removed")

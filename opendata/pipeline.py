@@ -12,12 +12,13 @@ from typing import Any
 
 from opendata import publish, snapshot, store
 from opendata.config import Config, SourceConfig
-from opendata.errors import SnapshotError, TerminalFetchError, ValidationFailed
+from opendata.errors import MassRemovalError, SnapshotError, TerminalFetchError, ValidationFailed
 from opendata.http import RetryPolicy
 from opendata.model import Build
 from opendata.paths import REPO_ROOT, SCHEMAS_DIR, Paths
 from opendata.sources import kind_module
 from opendata.validate import Report, validate
+from opendata.versioning import Changes, mass_removals, summary
 
 log = logging.getLogger(__name__)
 
@@ -205,20 +206,35 @@ def _unchanged(pkg: str, pkg_dir: Path, why: str) -> publish.Outcome:
     return publish.Outcome(pkg, None, store.latest_version(pkg_dir), why, _latest_counts(pkg_dir))
 
 
-def _release(cand: Candidate, config: Config, paths: Paths, *, dry_run: bool,
-             run_id: str) -> publish.Outcome:
-    pkg = cand.build.package
-    pkg_dir = paths.package_dir(pkg)
-    changes, previous, version = publish.decide(cand.staged, pkg_dir)
-    counts = publish.row_counts(cand.staged)
-    from opendata.versioning import summary
+Decision = tuple[Changes, str | None, str | None]
 
+
+def _guard(cands: list[Candidate], decided: list[Decision], share: float) -> None:
+    """Stop before anything is published when a run would remove too many rows."""
+    found = [f"{c.build.package} {line}" for c, (changes, _, version) in zip(cands, decided,
+                                                                            strict=True)
+             if version is not None for line in mass_removals(changes, share)]
+    if found:
+        for c in cands:
+            publish.discard(c.staged)
+        raise MassRemovalError(
+            f"nothing was published: this run would remove more than {share:.0%} of the rows of "
+            f"a resource ({'; '.join(found)}). If a city table lost its rows by mistake (e.g. a "
+            "header without rows), restore it; if the removal is intended, run again with "
+            "--allow-mass-removal (limit: max_removed_share in [settings])")
+
+
+def _release(cand: Candidate, config: Config, paths: Paths, *, dry_run: bool,
+             run_id: str, decided: Decision) -> publish.Outcome:
+    pkg = cand.build.package
+    changes, previous, version = decided
+    counts = publish.row_counts(cand.staged)
     text = summary(changes)
     if dry_run or version is None:
         publish.discard(cand.staged)
         return publish.Outcome(pkg, version, previous, text, counts, changes)
     publish.finalize(cand.staged, cand.build, config.packages[pkg], config, changes, version, run_id)
-    publish.index_release(pkg_dir, version)
+    publish.index_release(paths.package_dir(pkg), version)
     log.info("published %s %s: %s", pkg, version, text)
     return publish.Outcome(pkg, version, previous, text, counts, changes, published=True)
 
@@ -247,8 +263,13 @@ def _fail(cands: list[Candidate], result: RunResult) -> ValidationFailed:
 
 
 def publish_all(config: Config, paths: Paths, *, packages: list[str] | None = None,
-                dry_run: bool = False, run_id: str = "", force: bool = False) -> RunResult:
-    """Validate every package; publish only if all are valid. Unchanged inputs are skipped."""
+                dry_run: bool = False, run_id: str = "", force: bool = False,
+                allow_mass_removal: bool = False) -> RunResult:
+    """Validate every package; publish only if all are valid. Unchanged inputs are skipped.
+
+    A package that would lose more than ``max_removed_share`` of a resource's rows stops the
+    run before anything is published, unless ``allow_mass_removal``.
+    """
     cache = _cache(paths)
     todo, skipped, snaps = [], [], {}
     for pkg in list(config.packages) if packages is None else packages:
@@ -263,8 +284,12 @@ def publish_all(config: Config, paths: Paths, *, packages: list[str] | None = No
     if not all(r.valid for r in result.reports):
         raise _fail(cands, result)
     result.outcomes = list(skipped)
-    for (pkg, key), cand in zip(todo, cands, strict=True):
-        result.outcomes.append(_release(cand, config, paths, dry_run=dry_run, run_id=run_id))
+    decided = [publish.decide(c.staged, paths.package_dir(c.build.package)) for c in cands]
+    if not allow_mass_removal:
+        _guard(cands, decided, config.limits.max_removed_share)
+    for (pkg, key), cand, dec in zip(todo, cands, decided, strict=True):
+        result.outcomes.append(_release(cand, config, paths, dry_run=dry_run, run_id=run_id,
+                                        decided=dec))
         if not dry_run:
             cache[pkg] = key
     if not dry_run:

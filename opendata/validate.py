@@ -15,6 +15,7 @@ from opendata.model import Build, Issue, Resource
 from opendata.tables import load_schema, to_csv_bytes
 
 log = logging.getLogger(__name__)
+PER_GROUP = 20  # report entries per repeated finding before "… and N more"
 
 
 @dataclass
@@ -48,7 +49,7 @@ class Report:
                 "row_counts": dict(sorted(self.row_counts.items())),
                 "dropped_rows": sum(int(d["rows"]) for d in self.dropped),
                 "dropped": self.dropped,
-                "issues": [i.as_dict() for i in self.issues]}
+                "issues": summarised(self.issues)}
 
     def summary(self, limit: int = 20) -> str:
         """A short text for people: the first findings, then a count."""
@@ -58,6 +59,29 @@ class Report:
         if len(self.issues) > limit:
             lines.append(f"  ... and {len(self.issues) - limit} more (see the JSON report)")
         return "\n".join(lines)
+
+
+def summarised(issues: list[Issue], per_group: int = PER_GROUP) -> list[dict[str, Any]]:
+    """Issues as dicts; a finding repeated more than ``per_group`` times (same severity, code,
+    source, resource and field) lists its first ones, then one entry "… and N more"."""
+    seen: dict[tuple[str, ...], list[Issue]] = {}
+    out: list[dict[str, Any]] = []
+    for i in issues:
+        group = seen.setdefault((i.severity, i.code, i.source, i.resource, i.field), [])
+        group.append(i)
+        if len(group) <= per_group:
+            out.append(i.as_dict())
+    for group in seen.values():
+        more = group[per_group:]
+        if more:
+            first = more[0]
+            rows = [i.row for i in more if i.row is not None]
+            where = f"row {rows[0]} " if rows else ""
+            out.append(Issue(first.severity, first.code, f"{where}… and {len(more) - 1:,} more "
+                             f"with this finding, not listed ({len(group):,} in all)",
+                             first.source, first.resource, first.row, first.field,
+                             first.file).as_dict() | {"more": len(more)})
+    return out
 
 
 def _source_of(build: Build, resource: str) -> str:

@@ -22,6 +22,14 @@ class ResourceChanges:
     changed: list[dict[str, Any]] = field(default_factory=list)  # key, field, old, new
     schema: list[str] = field(default_factory=list)
     status: str = "same"  # same | new | removed | changed
+    old_rows: int = 0  # rows of the resource in the previous release
+
+    @property
+    def retired(self) -> int:
+        """Rows removed, plus rows newly marked ``removed = true`` (kept rows of gone records)."""
+        flagged = sum(1 for c in self.changed if c["field"] == "removed"
+                      and str(c["new"]).lower() == "true")
+        return len(self.removed) + flagged
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -83,6 +91,7 @@ def _rows(path: Path, key: list[str]) -> dict[tuple[str, ...], dict[str, str]]:
 
 def _data_changes(old: Path, new: Path, key: list[str], rc: ResourceChanges) -> str | None:
     a, b = _rows(old, key), _rows(new, key)
+    rc.old_rows = len(a)
     rc.added = [list(k) for k in sorted(set(b) - set(a))]
     rc.removed = [list(k) for k in sorted(set(a) - set(b))]
     for k in sorted(set(a) & set(b)):
@@ -134,6 +143,16 @@ def diff(old: Path | None, new: Path) -> Changes:
     if meta_changed:
         bump = _max(bump, "patch")
     return Changes(result, bump, meta_changed)
+
+
+def mass_removals(changes: Changes, share: float) -> list[str]:
+    """Resources of both releases that would lose more than ``share`` of their rows, as text."""
+    out = []
+    for name, rc in sorted(changes.resources.items()):
+        if rc.old_rows and rc.retired / rc.old_rows > share:
+            out.append(f"{name}: {rc.retired:,} of {rc.old_rows:,} rows removed "
+                       f"({rc.retired / rc.old_rows:.0%})")
+    return out
 
 
 def next_version(current: str | None, bump: str) -> str:

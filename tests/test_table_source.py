@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 from pytest_httpserver import HTTPServer
 
-from opendata import snapshot
+from opendata import snapshot, text
 from opendata.config import Config, SourceConfig
-from opendata.errors import TerminalFetchError
+from opendata.errors import InputError, TerminalFetchError
 from opendata.http import RetryPolicy
 from opendata.sources import kind_module, table
 
@@ -83,7 +83,7 @@ def test_xlsx_typed_cells_sheet_option_and_formula_text(tmp_path: Path) -> None:
     book.save(tmp_path / "b.xlsx")
     frame = table.parse((tmp_path / "b.xlsx").read_bytes(), "xlsx", sheet="Massnahmen")
     assert frame.loc[1].tolist() == ["12", "2021-03-04", "2.5", "=1+1"]
-    with pytest.raises(TerminalFetchError, match="no sheet 'Fehlt'"):
+    with pytest.raises(InputError, match="no sheet 'Fehlt'"):
         table.parse((tmp_path / "b.xlsx").read_bytes(), "xlsx", sheet="Fehlt")
 
 
@@ -95,7 +95,7 @@ def test_json_list_of_objects_with_numbers_and_nulls() -> None:
 
 
 @pytest.mark.parametrize(("data", "fmt", "message"), [
-    (b"a,b\n1,2,3\n", "csv", "data row 1 has more cells"),
+    (b"a,b\n1,2,3\n", "csv", r"spreadsheet row 2 \(data row 1\) has more cells"),
     (b"a,a\n1,2\n", "csv", "duplicate column name 'a'"),
     (b"a,\n1,2\n", "csv", "column 2 has values but no name"),
     (b'{"x": 1}', "json", "list of objects"),
@@ -103,8 +103,8 @@ def test_json_list_of_objects_with_numbers_and_nulls() -> None:
     (b"not a zip", "xlsx", "not a readable XLSX"),
     (b"", "csv", "empty"),
 ])
-def test_malformed_tables_raise_terminal_errors(data: bytes, fmt: str, message: str) -> None:
-    with pytest.raises(TerminalFetchError, match=message):
+def test_malformed_tables_raise_input_errors(data: bytes, fmt: str, message: str) -> None:
+    with pytest.raises(InputError, match=message):
         table.parse(data, fmt, source="city_table")
 
 
@@ -157,7 +157,7 @@ def test_http_404_is_terminal(httpserver: HTTPServer, tmp_path: Path) -> None:
 def test_neutralise_frame_prefixes_apostrophe_and_reports() -> None:
     frame = pd.DataFrame({"a": ["=SUM(A1)", "ok", "+49 3691", "@x"], "b": ["-", "", "a=b", "\tz"]},
                          index=pd.Index([1, 2, 3, 4], name="row"), dtype=object)
-    out, issues = table.neutralise_frame(frame, source="s", resource="r")
+    out, issues = text.neutralise_frame(frame, text.Origin("s", "r"))
     assert out["a"].tolist() == ["'=SUM(A1)", "ok", "'+49 3691", "'@x"]
     assert out["b"].tolist() == ["'-", "", "a=b", "'\tz"]
     assert [(i.row, i.field, i.code, i.severity) for i in issues] == [

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from opendata import text
 from opendata.config import Config, PackageConfig, SourceConfig
 from opendata.errors import ConfigError, SnapshotError
 from opendata.model import Build, Issue, Resource
@@ -41,7 +42,7 @@ NOTES = [
     "tab or carriage return is published with a leading apostrophe (') so that it can never "
     "run as a formula (OWASP CSV injection advice); each such cell is listed as a warning "
     "'formula-neutralised'. Cells are trimmed first, so leading tabs and carriage returns "
-    "are removed.",
+    "are removed. Control characters other than tab and line breaks are not accepted.",
     "Status words of the city (German or English, any case) are mapped to one vocabulary: "
     "planned, in progress, ongoing, completed, suspended, dropped. An empty status means "
     "'not yet recorded'.",
@@ -73,9 +74,25 @@ def _load(src: SourceConfig, snap: Snapshot, columns: dict[str, str],
           where: chk.Where) -> tuple[pd.DataFrame, list[Issue]]:
     raw = table.read(src, snap)
     frame, issues = rename_columns(raw, columns, source=src.id, resource=where.resource)
-    frame, neutralised = table.neutralise_frame(frame, source=src.id, resource=where.resource)
-    issues += [dataclasses.replace(i, field=where.raw.get(i.field, i.field)) for i in neutralised]
-    return frame, issues
+    issues = [dataclasses.replace(i, file=where.file) for i in issues]
+    frame, found = text.neutralise_frame(frame, where.origin())
+    return frame, issues + found
+
+
+def _moved_back(measures: pd.DataFrame, prev: pd.DataFrame | None,
+                where: chk.Where) -> list[Issue]:
+    """Warnings: a status that moved backwards against the previous release (completed → planned)."""
+    if prev is None or prev.empty or "status" not in prev.columns:
+        return []
+    before = prev.drop_duplicates("id").set_index("id")["status"]
+    old = measures["id"].map(before).fillna("")
+    rank_old = old.map(STATUS_RANK)
+    rank_new = measures["status"].map(STATUS_RANK)
+    back = rank_new.notna() & rank_old.notna() & (rank_new < rank_old)
+    return [where.issue("warning", "status-moved-back", f"status moved back from '{old[row]}' "
+                        f"(previous release) to '{measures.at[row, 'status']}'; published as "
+                        "given. Check that this is meant, e.g. a completed measure started again",
+                        row, "status") for row in measures.index[back]]
 
 
 def _check_measures(frame: pd.DataFrame, known: set[str], where: chk.Where, *, days: int,
@@ -135,21 +152,15 @@ WARNING_TEXT = {
     "status-date-missing": "status without a date",
     "status-not-reviewed": "status not reviewed within the review period",
     "formula-neutralised": "cell starting with = + - @ published with a leading apostrophe",
+    "status-moved-back": "status moved backwards against the previous release (e.g. completed "
+                         "→ planned); published as given, please check",
 }
+STATUS_RANK = {"planned": 0, "in progress": 1, "ongoing": 1, "completed": 2}
 
 
 def warning_lines(issues: list[Issue]) -> list[str]:
-    """Release-note lines: warnings grouped by source and code, with their rows."""
-    groups: dict[tuple[str, str], list[Issue]] = {}
-    for i in issues:
-        if i.severity == "warning":
-            groups.setdefault((i.source, i.code), []).append(i)
-    lines = []
-    for (source, code), found in sorted(groups.items()):
-        rows = ", ".join(str(i.row) for i in found if i.row is not None)
-        lines.append(f"{source}: {code} in {len(found)} row(s)" + (f" ({rows})" if rows else "")
-                     + f": {WARNING_TEXT.get(code, found[0].message)}")
-    return lines
+    """Release-note lines: warnings grouped by source and code, with their rows (summarised)."""
+    return text.warning_lines(issues, WARNING_TEXT)
 
 
 def _resource(name: str, frame: pd.DataFrame, sources: list[str], title: str) -> Resource:
@@ -174,7 +185,8 @@ def build(package: PackageConfig, config: Config, snapshots: dict[str, Snapshot]
     """Read the city's two tables, check them and derive the four published resources."""
     f_src, m_src = _source(package, config, "fields_of_action"), _source(package, config, "measures")
     f_snap, m_snap = _snapshot(f_src, snapshots), _snapshot(m_src, snapshots)
-    fw, mw = chk.fields_where(f_src.id), chk.measures_where(m_src.id)
+    fw = chk.fields_where(f_src.id, table.file_name(f_src))
+    mw = chk.measures_where(m_src.id, table.file_name(m_src))
     fields, issues = _load(f_src, f_snap, FIELD_COLUMNS, fw)
     issues += chk.check_ids(fields, fw)
     measures, m_issues = _load(m_src, m_snap, MEASURE_COLUMNS, mw)
@@ -183,8 +195,10 @@ def build(package: PackageConfig, config: Config, snapshots: dict[str, Snapshot]
     measures, found = _check_measures(measures, {i for i in fields["id"] if i}, mw, days=days,
                                       today=today or date.today())
     issues += found
+    prev_measures = read_previous(previous, "measures")
+    issues += _moved_back(measures, prev_measures, mw)
     fields = carry_removed(fields, read_previous(previous, "fields_of_action"))
-    measures = carry_removed(measures, read_previous(previous, "measures"))
+    measures = carry_removed(measures, prev_measures)
     first_seen = str(m_snap.manifest.get("fetched_at", ""))[:10]
     history = extend_history(measures, read_previous(previous, "measure_status_history"),
                              first_seen)

@@ -13,6 +13,7 @@ from datetime import date, timedelta
 import pandas as pd
 
 from opendata.model import Issue
+from opendata.text import Origin
 from opendata.transform.measures_normalise import (
     FIELD_COLUMNS,
     MEASURE_COLUMNS,
@@ -27,6 +28,10 @@ DATE_FIELDS = ("start_date", "end_date", "status_date")
 _RAW = {v: k for k, v in MEASURE_COLUMNS.items()}
 _RAW_FIELDS = {v: k for k, v in FIELD_COLUMNS.items()}
 _SPLIT = re.compile(r"[,;/|]")
+ID_RULE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+ID_CHAR = re.compile(r"[A-Za-z0-9._-]")
+ID_TEXT = ("an id starts with a letter or digit and has at most 64 letters (A-Z, a-z), digits, "
+           "'.', '_' or '-' (no spaces, no '/'), the same rule in every city table")
 
 
 @dataclass(frozen=True)
@@ -36,25 +41,39 @@ class Where:
     source: str
     resource: str
     raw: dict[str, str]
+    file: str = ""  # the city's file name, e.g. massnahmen.csv
 
     def issue(self, severity: str, code: str, message: str, row: object, field: str) -> Issue:
         """An Issue at one row and (published) field, reported with the raw column name."""
         return Issue(severity, code, message, self.source, self.resource, int(str(row)),
-                     self.raw.get(field, field))
+                     self.raw.get(field, field), self.file)
+
+    def origin(self) -> Origin:
+        """The same context for ``opendata.text.neutralise_frame``."""
+        return Origin(self.source, self.resource, self.file, self.raw)
 
 
-def measures_where(source: str) -> Where:
+def measures_where(source: str, file: str = "") -> Where:
     """Where-context for the measures table."""
-    return Where(source, "measures", _RAW)
+    return Where(source, "measures", _RAW, file)
 
 
-def fields_where(source: str) -> Where:
+def fields_where(source: str, file: str = "") -> Where:
     """Where-context for the fields-of-action table."""
-    return Where(source, "fields_of_action", _RAW_FIELDS)
+    return Where(source, "fields_of_action", _RAW_FIELDS, file)
+
+
+def id_problem(value: str) -> str:
+    """Why a text is not a valid id of a city table ('' when it is one); one rule for all."""
+    if ID_RULE.fullmatch(value):
+        return ""
+    bad = sorted({c for c in value if not ID_CHAR.fullmatch(c)})
+    return (f"id '{value}' contains {', '.join(repr(c) for c in bad) or 'a bad first character'}"
+            f"; {ID_TEXT}")
 
 
 def check_ids(frame: pd.DataFrame, where: Where) -> list[Issue]:
-    """Errors: empty ids, duplicate ids, a template example row left in place."""
+    """Errors: empty, malformed or duplicate ids, a template example row left in place."""
     issues: list[Issue] = []
     first: dict[str, object] = {}
     for row, value in frame["id"].items():
@@ -64,6 +83,8 @@ def check_ids(frame: pd.DataFrame, where: Where) -> list[Issue]:
         elif EXAMPLE_MARK in value.upper():
             issues.append(where.issue("error", "example-row", f"row '{value}' is the template's "
                                       "example; delete it", row, "id"))
+        elif problem := id_problem(value):
+            issues.append(where.issue("error", "invalid-id", problem, row, "id"))
         elif value in first:
             issues.append(where.issue("error", "duplicate-id", f"id '{value}' is used again (first "
                                       f"in row {first[value]}); ids must be unique", row, "id"))
@@ -86,10 +107,15 @@ def check_field_of_action(frame: pd.DataFrame, known: set[str], where: Where) ->
             issues.append(where.issue("warning", "field-of-action-unassigned", "field of action "
                                       "not yet assigned; fill in one id of the fields-of-action "
                                       "table", row, "field_of_action"))
+        elif value in known:
+            continue
         elif len([p for p in _SPLIT.split(value) if p.strip()]) > 1:
             issues.append(where.issue("error", "multiple-fields-of-action", f"'{value}' names "
                                       "several fields of action; a measure belongs to exactly "
                                       "one", row, "field_of_action"))
+        elif problem := id_problem(value):
+            issues.append(where.issue("error", "invalid-id", f"field of action: {problem}",
+                                      row, "field_of_action"))
         elif value not in known:
             issues.append(where.issue("error", "unknown-field-of-action", f"field of action "
                                       f"'{value}' does not exist; use one of: "

@@ -22,7 +22,9 @@ from opendata.model import Build, Issue, Resource
 from opendata.paths import SCHEMAS_DIR
 from opendata.snapshot import Snapshot
 from opendata.sources import kind_module
+from opendata.sources.table import file_name
 from opendata.tables import field_names, load_schema, primary_key
+from opendata.text import warning_lines
 from opendata.transform import derived, regions
 from opendata.transform.indicators import INDICATORS, SOURCE_COLUMNS, indicators_frame
 from opendata.transform.stat_checks import check_all
@@ -53,7 +55,9 @@ def _tidy(source: SourceConfig, snap: Snapshot, fields: list[str]) -> tuple[pd.D
         return tidy_genesis(read_ffcsv(snap.read("data"), source=source.id), source,
                             source.resource, fields)
     raw = kind_module(source.kind).read(source, snap)
-    return tidy_city(raw, source, source.resource, fields)
+    schema = load_schema(schema_path(source.package, source.resource))
+    texts = [f["name"] for f in schema["fields"] if f.get("type", "string") == "string"]
+    return tidy_city(raw, source, source.resource, fields, texts, file_name(source))
 
 
 def _resource(package: str, name: str, frame: pd.DataFrame, sources: list[str]) -> Resource:
@@ -209,5 +213,7 @@ def build(package: PackageConfig, config: Config, snapshots: dict[str, Snapshot]
               for s in config.sources_for(package.id) if s.kind == "genesis"}
     built += _code_lists(package.id, built, issues,
                          _indicator_sources(built, labels, derived_sources))
-    return Build(package.id, built, used, issues,
-                 _meta(config, package.id, built, skipped + missing, dropped))
+    meta = _meta(config, package.id, built, skipped + missing, dropped)
+    tables = {s.id for s in config.sources_for(package.id) if s.kind == "table"}
+    meta["warnings"] = warning_lines([i for i in issues if i.source in tables])
+    return Build(package.id, built, used, issues, meta)

@@ -9,10 +9,12 @@ config entry plus a schema (plus a line here if it brings a new variable code).
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from numbers import Integral
 
 import pandas as pd
 
+from opendata import text
 from opendata.config import SourceConfig
 from opendata.model import Issue
 from opendata.transform.regions import REGION_VARIABLES, levels
@@ -118,11 +120,16 @@ def tidy_genesis(frame: pd.DataFrame, source: SourceConfig, resource: str,
     return conform(out, fields, source, resource, issues), issues
 
 
-def tidy_city(frame: pd.DataFrame, source: SourceConfig, resource: str,
-              fields: list[str]) -> tuple[pd.DataFrame, list[Issue]]:
-    """The city's figures table (all-string cells) → tidy columns plus issues."""
-    issues: list[Issue] = []
-    out = frame.copy()
+def tidy_city(frame: pd.DataFrame, source: SourceConfig, resource: str, fields: list[str],
+              text_fields: list[str] | None = None, file: str = "") -> tuple[pd.DataFrame, list[Issue]]:
+    """The city's figures table (all-string cells) → tidy columns plus issues.
+
+    Every cell is checked for control characters, and the cells of ``text_fields`` (default:
+    all) are neutralised against formulas, by ``opendata.text`` (findings name ``file``).
+    """
+    texts = [c for c in frame.columns if text_fields is None or c in text_fields]
+    out, issues = text.neutralise_frame(frame, text.Origin(source.id, resource, file),
+                                        formula_columns=texts)
     out["region_level"] = out["region_key"].map(levels()).fillna("").astype(object)
     out["period"] = _period(out["reference_date"], out["reference_date"])
     for dim in ("sex", "citizenship"):
@@ -130,9 +137,10 @@ def tidy_city(frame: pd.DataFrame, source: SourceConfig, resource: str,
         out[f"{dim}_label"] = out[f"{dim}_label"].where(~total, TOTAL_LABEL)
     values = pd.to_numeric(out["value"], errors="coerce")
     for row in out.index[values.isna()]:
-        issues.append(_issue("not-a-number", source, resource,
-                             f"value {out.at[row, 'value']!r} is not a number; write digits only "
-                             "(decimal point '.')", field="value", row=_row(row)))
+        issues.append(replace(_issue("not-a-number", source, resource,
+                                     f"value {out.at[row, 'value']!r} is not a number; write "
+                                     "digits only (decimal point '.')", field="value",
+                                     row=_row(row)), file=file))
     out["value"] = values.astype("float64")
     out["value_note"] = pd.Series("", index=out.index, dtype=object)
     out["quality"] = pd.Series("", index=out.index, dtype=object)
