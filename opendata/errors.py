@@ -43,6 +43,17 @@ class TerminalFetchError(FetchError):
     """A fault that retrying cannot fix: bad body, API error status, no data."""
 
 
+class InputError(OpendataError):
+    """An input file cannot be used as delivered (unreadable, over a limit, hostile): exit 1."""
+
+    exit_code = 1
+
+    def __init__(self, source: str, message: str, file: str = "") -> None:
+        where = f"source '{source}'" + (f" (file {file})" if file else "")
+        super().__init__(f"input error in {where}: {message}")
+        self.source, self.file = source, file
+
+
 class SnapshotError(OpendataError):
     """A raw snapshot is missing or does not match its manifest."""
 
