@@ -12,7 +12,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from opendata.errors import TerminalFetchError
+from opendata.errors import InputError, TerminalFetchError
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +26,18 @@ MARKERS: dict[str, str] = {
     "/": "not reliable enough",
     "x": "cell blocked, no meaningful value",
 }
-"""Special values in ffcsv ``value``: the value becomes NaN and ``value_note`` gets the meaning."""
+"""Special values in ffcsv ``value``: the value becomes NaN and ``value_note`` gets the meaning.
+
+A value in parentheses (``(7)``, ``(-)``) has limited reliability. Anything else that is not a
+plain number in the table's decimal separator is refused (InputError)."""
+
+QUALITY: dict[str, str] = {"": "no flag", "e": "final", "p": "preliminary", "r": "revised",
+                           "s": "estimated", "()": "limited reliability"}
+"""Documented flags of the ffcsv ``value_q`` column (quality=on); any other flag is refused."""
+
+DECIMAL = {"de": ",", "en": "."}
+NUMBER = {",": r"-?\d+(?:,\d+)?", ".": r"-?\d+(?:\.\d+)?"}
+"""A plain ffcsv number per decimal separator: optional minus, digits, no digit grouping."""
 
 LIMITED_RELIABILITY = "limited reliability"
 EMPTY_NOTE = "no value given"
@@ -38,7 +49,6 @@ DIM_PARTS = (("variable_code", "variable_code"), ("variable_label", "variable_la
 _DIM_RE = re.compile(r"^(\d+)_(variable_code|variable_label|variable_attribute_code|"
                      r"variable_attribute_label)$")
 _LANG_RE = re.compile(r"_(de|en)_flat\.csv$", re.IGNORECASE)
-_GROUPED = {",": re.compile(r"^-?\d{1,3}(,\d{3})+$"), ".": re.compile(r"^-?\d{1,3}(\.\d{3})+$")}
 
 
 def _fail(source: str, message: str) -> TerminalFetchError:
@@ -85,7 +95,8 @@ def extract_csv(data: bytes, *, source: str, limit: int = MAX_CSV_BYTES) -> byte
                             "the download was probably cut off, try again") from None
 
 
-def _csv_name(data: bytes) -> str:
+def csv_name(data: bytes) -> str:
+    """The name of the CSV member of a GENESIS ZIP ("" for plain CSV bytes or an unusable ZIP)."""
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
             return _csv_member(zf, "").filename
@@ -93,22 +104,30 @@ def _csv_name(data: bytes) -> str:
         return ""
 
 
-def _frame(text: str, source: str) -> pd.DataFrame:
+def _bad(source: str, message: str, file: str = "") -> InputError:
+    return InputError(source or "ffcsv", message, file)
+
+
+def _frame(text: str, source: str, file: str) -> pd.DataFrame:
     try:
         return pd.read_csv(io.StringIO(text), sep=";", dtype=str, keep_default_na=False,
                            na_filter=False, quotechar='"')
-    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise _fail(source, f"the CSV cannot be parsed as ';'-separated ffcsv: {exc}") from None
+    except pd.errors.EmptyDataError:
+        raise _bad(source, "the CSV is empty (not even a header); the service sent no table",
+                   file) from None
+    except pd.errors.ParserError as exc:
+        raise _bad(source, f"the CSV cannot be parsed as ';'-separated ffcsv: {exc}", file) from None
 
 
-def _decode(raw: bytes, source: str) -> str:
+def _decode(raw: bytes, source: str, file: str = "") -> str:
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise _fail(source, f"the CSV is not UTF-8 (byte {exc.start}); ffcsv is always UTF-8") from None
+        raise _bad(source, f"the CSV is not UTF-8 (byte {exc.start}); ffcsv is always UTF-8, so "
+                           "the service sent something else than an ffcsv table", file) from None
 
 
-def _dims(columns: list[str], source: str) -> list[int]:
+def _dims(columns: list[str], source: str, file: str) -> list[int]:
     found: dict[int, set[str]] = {}
     for col in columns:
         m = _DIM_RE.match(col)
@@ -118,67 +137,85 @@ def _dims(columns: list[str], source: str) -> list[int]:
     for n, parts in sorted(found.items()):
         if parts != want:
             missing = ", ".join(f"{n}_{p}" for p in sorted(want - parts))
-            raise _fail(source, f"not an ffcsv header: classifying variable {n} lacks {missing}")
+            raise _bad(source, f"not an ffcsv header: classifying variable {n} lacks {missing}", file)
     return sorted(found)
 
 
-def _check_header(columns: list[str], source: str) -> list[int]:
+def _check_header(columns: list[str], source: str, file: str) -> list[int]:
     missing = [c for c in REQUIRED if c not in columns]
     if missing:
         shown = ";".join(columns[:6]) + (";…" if len(columns) > 6 else "")
-        raise _fail(source, f"not an ffcsv header: missing column(s) {', '.join(missing)}; "
-                            f"header starts {shown!r}. Request the table with format=ffcsv")
-    return _dims(columns, source)
+        raise _bad(source, f"not an ffcsv header: missing column(s) {', '.join(missing)}; "
+                           f"header starts {shown!r}. Request the table with format=ffcsv", file)
+    return _dims(columns, source, file)
 
 
-def check_header(csv: bytes, *, source: str = "") -> list[str]:
-    """The header columns of ffcsv bytes; TerminalFetchError when the header is not ffcsv."""
-    first = csv[: csv.find(b"\n")] if b"\n" in csv else csv
-    text = _decode(first, source).strip().strip("\r")
-    if text[:1] in ("<", "{"):
-        raise _fail(source, f"got {'an HTML page' if text[:1] == '<' else 'a JSON document'} "
-                            f"instead of an ffcsv table: {text[:200]!r}")
-    columns = [c.strip('"') for c in text.split(";")]
-    _check_header(columns, source)
-    return columns
+def decimal_separator(values: pd.Series, language: str = "") -> str:
+    """The decimal separator: ',' for German, '.' for English, else the one ``values`` use.
+
+    ffcsv never groups digits, so there is no thousands separator to guess.
+    """
+    if language in DECIMAL:
+        return DECIMAL[language]
+    comma = bool(values.str.contains(",", regex=False).any())
+    point = bool(values.str.contains(".", regex=False).any())
+    return "," if comma and not point else "."
 
 
-def decimal_separator(values: pd.Series, language: str = "") -> tuple[str, str]:
-    """(decimal, thousands) separators used in ``values``; ``language`` ('de'/'en') breaks ties."""
-    has_c = values.str.contains(",", regex=False)
-    has_p = values.str.contains(".", regex=False) & ~values.isin(list(MARKERS))
-    both = values[has_c & has_p]
-    if len(both):
-        v = str(both.iloc[0])
-        return (",", ".") if v.rfind(",") > v.rfind(".") else (".", ",")
-    if has_c.any() and has_p.any():
-        return (",", ".") if language == "de" else (".", ",")
-    for sep, other, lang in ((",", ".", "en"), (".", ",", "de")):
-        hits = values[has_c if sep == "," else has_p]
-        if len(hits):
-            if language == lang and hits.str.match(_GROUPED[sep]).all():
-                return other, sep
-            return sep, ""
-    return ("," if language == "de" else "."), ""
+def _cells(values: pd.Series, limit: int = 5) -> str:
+    shown = "; ".join(f"line {int(i) + 2}: {v!r}" for i, v in values.iloc[:limit].items())
+    more = len(values) - limit
+    return shown + (f" … and {more:,} more" if more > 0 else "")
 
 
-def parse_values(values: pd.Series, language: str = "") -> tuple[pd.Series, pd.Series]:
-    """Numbers as float64 (NaN for markers) and the notes explaining non-numbers."""
-    s = values.str.strip()
-    paren = s.str.match(r"^\(.*\)$")
+def _number_fault(bad: pd.Series, dec: str, language: str, source: str, file: str) -> InputError:
+    other = "." if dec == "," else ","
+    hint = ""
+    if bad.str.fullmatch(NUMBER[other]).any() or bad.str.contains(r"\d[.,]\d{3}\b").any():
+        hint = (f" Some are written with {other!r}: mixed decimal separators or digit grouping, "
+                "which ffcsv never uses; the value cannot be read unambiguously.")
+    lang = {"de": "German", "en": "English"}.get(language, "unknown")
+    return _bad(source, f"{len(bad):,} cell(s) in column value are neither a plain number "
+                        f"(decimal separator {dec!r} for a table in {lang} language, no digit "
+                        f"grouping) nor a documented marker ({' '.join(MARKERS)}, or one of them "
+                        f"in parentheses): {_cells(bad)}.{hint} Nothing from this answer is "
+                        "used; fetch again later, or report the answer to the statistics office.",
+                file)
+
+
+def parse_values(values: pd.Series, language: str = "", *, source: str = "",
+                 file: str = "") -> tuple[pd.Series, pd.Series]:
+    """Numbers as float64 (NaN for markers) and the notes explaining non-numbers.
+
+    Anything else (an unknown marker, a number in the wrong decimal separator or with digit
+    grouping) raises InputError naming the lines (index i = data row i + 1 = line i + 2).
+    """
+    s = values.astype(str).str.strip()
+    paren = s.str.len().ge(2) & s.str.startswith("(") & s.str.endswith(")")
     inner = s.where(~paren, s.str.slice(1, -1).str.strip())
-    dec, thou = decimal_separator(inner[~inner.isin(list(MARKERS))], language)
-    num = inner.str.replace(thou, "", regex=False) if thou else inner
-    num = pd.to_numeric(num.str.replace(dec, ".", regex=False), errors="coerce").astype("float64")
-    num = num.where(~inner.isin(list(MARKERS)), np.nan)
+    marker, empty = inner.isin(list(MARKERS)), inner.eq("")
+    cand = inner[~marker & ~empty]
+    dec = decimal_separator(cand, language)
+    bad = cand[~cand.str.fullmatch(NUMBER[dec])]
+    if len(bad):
+        raise _number_fault(s[bad.index], dec, language, source, file)
+    num = pd.Series(np.nan, index=values.index, dtype="float64")
+    num[cand.index] = pd.to_numeric(cand.str.replace(",", ".", regex=False)).astype("float64")
     note = inner.map(MARKERS).fillna("").astype(object)
     note = note.where(~paren, (note + "; " + LIMITED_RELIABILITY).str.lstrip("; "))
-    note = note.where(~inner.eq(""), EMPTY_NOTE)
-    bad = num.isna() & note.eq("")
-    if bad.any():
-        log.warning("unrecognised ffcsv values set to NaN", extra={"values": sorted(set(s[bad]))[:5]})
-        note = note.where(~bad, "unrecognised value " + s.astype(object).map(repr))
+    note = note.where(~empty, EMPTY_NOTE)
     return num, note
+
+
+def check_quality(flags: pd.Series, *, source: str = "", file: str = "") -> None:
+    """Refuse a ``value_q`` flag that is not documented (``QUALITY``), naming its lines."""
+    bad = flags[~flags.isin(list(QUALITY))]
+    if len(bad):
+        known = ", ".join(repr(q) for q in QUALITY if q)
+        raise _bad(source, f"{len(bad):,} cell(s) in column value_q hold an undocumented quality "
+                           f"flag (known: {known}, or empty): {_cells(bad)}. Nothing from this "
+                           "answer is used; if the service documents a new flag, add it to "
+                           "opendata.ffcsv.QUALITY.", file)
 
 
 def reference_date(time: pd.Series) -> pd.Series:
@@ -198,7 +235,8 @@ def reference_date(time: pd.Series) -> pd.Series:
     return time.map(uniq).astype(object)
 
 
-def _layout(df: pd.DataFrame, dims: list[int], language: str) -> pd.DataFrame:
+def _layout(df: pd.DataFrame, dims: list[int], language: str, source: str,
+            file: str) -> pd.DataFrame:
     out = pd.DataFrame(index=df.index)
     for col in HEAD:
         out[col] = df[col] if col in df.columns else ""
@@ -206,8 +244,9 @@ def _layout(df: pd.DataFrame, dims: list[int], language: str) -> pd.DataFrame:
     for i, n in enumerate(dims, start=1):
         for part, name in DIM_PARTS:
             out[f"dim{i}_{name}"] = df[f"{n}_{part}"]
-    out["value"], out["value_note"] = parse_values(df["value"], language)
+    out["value"], out["value_note"] = parse_values(df["value"], language, source=source, file=file)
     out["value_q"] = df["value_q"] if "value_q" in df.columns else ""
+    check_quality(out["value_q"], source=source, file=file)
     for col in TAIL:
         out[col] = df[col] if col in df.columns else ""
     known = set(HEAD) | set(TAIL) | {"value", "value_q"} | {f"{n}_{p}" for n in dims for p, _ in DIM_PARTS}
@@ -219,9 +258,16 @@ def _layout(df: pd.DataFrame, dims: list[int], language: str) -> pd.DataFrame:
     return out
 
 
+SORT_FIRST = ("statistics_code", "time_code", "time")
+SORT_LAST = ("value_variable_code", "value_unit")
+
+
 def _sorted(out: pd.DataFrame) -> pd.DataFrame:
-    fixed = ("statistics_code", "time_code", "time", "value_variable_code")
-    keys = [c for c in out.columns if c in fixed or re.match(r"dim\d+_(variable_)?code$", c)]
+    """Sort by the cell's key (codes, value variable, unit), then by every other column: a total
+    order, so the frame never depends on the order in which the server listed the rows."""
+    dims = [c for c in out.columns if re.fullmatch(r"dim\d+_(variable_)?code", c)]
+    keys = [*SORT_FIRST, *dims, *SORT_LAST]
+    keys += [c for c in out.columns if c not in keys]
     out = out.sort_values(keys, kind="stable").reset_index(drop=True)
     for col in out.columns:
         if col != "value":
@@ -229,17 +275,32 @@ def _sorted(out: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def read_ffcsv(data: bytes, *, source: str = "") -> pd.DataFrame:
-    """ZIP or CSV bytes of an ffcsv table → the stable long frame (TerminalFetchError if not ffcsv)."""
-    language = ""
+def language_of(data: bytes) -> str:
+    """'de' or 'en' from the ZIP member name (``…_de_flat.csv``), else ""."""
+    m = _LANG_RE.search(csv_name(data)) if is_zip(data) or data[:2] == b"PK" else None
+    return m.group(1).lower() if m else ""
+
+
+def read_ffcsv(data: bytes, *, source: str = "", language: str = "") -> pd.DataFrame:
+    """ZIP or CSV bytes of an ffcsv table → the stable long frame.
+
+    A broken ZIP is a TerminalFetchError; content that is not a usable ffcsv table (not UTF-8,
+    not an ffcsv header, no data rows, a value that is not a plain number or documented marker
+    in the table's language) is an InputError. ``language`` ('de'/'en') is used when the ZIP
+    member name does not tell it.
+    """
+    file = ""
     if is_zip(data) or data[:2] == b"PK":
-        m = _LANG_RE.search(_csv_name(data))
-        language = m.group(1).lower() if m else ""
+        file = csv_name(data)
+        language = language_of(data) or language
         data = extract_csv(data, source=source)
-    text = _decode(data, source)
+    text = _decode(data, source, file)
     if text.lstrip()[:1] in ("<", "{"):
         kind = "an HTML page" if text.lstrip()[:1] == "<" else "a JSON document"
-        raise _fail(source, f"got {kind} instead of an ffcsv table: {text.strip()[:200]!r}")
-    df = _frame(text, source)
-    dims = _check_header([str(c) for c in df.columns], source)
-    return _sorted(_layout(df, dims, language))
+        raise _bad(source, f"got {kind} instead of an ffcsv table: {text.strip()[:200]!r}", file)
+    df = _frame(text, source, file)
+    dims = _check_header([str(c) for c in df.columns], source, file)
+    if df.empty:
+        raise _bad(source, "the ffcsv table has a header but no data rows; the service answered "
+                           "an empty table for this selection (check the table's params)", file)
+    return _sorted(_layout(df, dims, language.lower(), source, file))

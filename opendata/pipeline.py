@@ -12,7 +12,13 @@ from typing import Any
 
 from opendata import publish, snapshot, store
 from opendata.config import Config, SourceConfig
-from opendata.errors import MassRemovalError, SnapshotError, TerminalFetchError, ValidationFailed
+from opendata.errors import (
+    InputError,
+    MassRemovalError,
+    SnapshotError,
+    TerminalFetchError,
+    ValidationFailed,
+)
 from opendata.http import RetryPolicy
 from opendata.model import Build
 from opendata.paths import REPO_ROOT, SCHEMAS_DIR, Paths
@@ -77,12 +83,13 @@ def _skipped(src: SourceConfig, paths: Paths, why: str) -> FetchResult:
 def fetch_source(src: SourceConfig, config: Config, paths: Paths, *, online: bool) -> FetchResult:
     """Fetch one source (online or local) and snapshot it if its content changed.
 
-    An unverified source never stops a run: a terminal fetch fault or (offline) a missing
-    snapshot is logged and reported, and the run goes on without it.
+    An unverified source never stops a run: a terminal fetch fault, an unusable answer
+    (InputError) or (offline) a missing snapshot is logged and reported, and the run goes on
+    without it.
     """
     try:
         return _fetch_source(src, config, paths, online=online)
-    except TerminalFetchError as exc:
+    except (TerminalFetchError, InputError) as exc:
         if src.verified:
             raise
         return _skipped(src, paths, exc.message)

@@ -23,6 +23,18 @@ def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def canonical_csv_sha256(csv: bytes) -> str:
+    """Hex sha256 of a CSV's canonical form: header, then the data lines sorted bytewise.
+
+    A UTF-8 BOM, CR before LF and empty lines are dropped first. Two answers holding the same
+    rows in a different order (the Regionaldatenbank does this) get the same hash.
+    """
+    lines = csv.removeprefix(b"\xef\xbb\xbf").replace(b"\r\n", b"\n").split(b"\n")
+    lines = [line for line in lines if line]
+    canonical = b"\n".join(lines[:1] + sorted(lines[1:])) + b"\n"
+    return hashlib.sha256(canonical).hexdigest()
+
+
 def sha256_file(path: Path) -> str:
     """Hex sha256 of a file, streamed."""
     h = hashlib.sha256()

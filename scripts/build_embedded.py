@@ -140,7 +140,7 @@ def genesis_files(source: SourceConfig, table_dir: Path) -> tuple[list[snapshot.
             f"response recorded on {recorded:%Y-%m-%d} in ../shared/genesis/{source.table} "
             f"({data['body']}, {name}); header, column order and row order as recorded; "
             "metadata.json re-serialised from the recorded metadata/table response")
-    return files, snapshot.sha256_bytes(csv_bytes), recorded, note
+    return files, snapshot.canonical_csv_sha256(csv_bytes), recorded, note
 
 
 def build_genesis(source: SourceConfig, shared: Path, paths: Paths) -> Path | None:

@@ -4,6 +4,10 @@ Each recorded interaction is keyed by API path prefix + endpoint + table (or job
 language + job flag + quality. Requests with the same key get the recorded answers in recorded
 order; after the last one the last answer repeats. So ``12531-0043`` replays 98, 99, the 104
 polls of ``catalogue/results`` (as many as recorded), the 0 answer and the result file.
+
+``Replay.rewrite(table, fn, ...)`` queues in-test modifications of the CSV inside the next data
+answers of one table (one function per answer, applied after the region selection), e.g.
+``shuffle_rows`` for the same rows in another order, as the real Regionaldatenbank sends them.
 """
 
 from __future__ import annotations
@@ -12,12 +16,14 @@ import contextlib
 import fnmatch
 import io
 import json
+import random
 import socket
 import struct
 import threading
 import time
 import zipfile
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -111,6 +117,18 @@ class Replay:
     lock: threading.Lock = field(default_factory=threading.Lock)
     port: int = 0
     selections: dict[str, str] = field(default_factory=dict)  # table -> regionalkey requested
+    rewrites: dict[str, list[Callable[[bytes], bytes]]] = field(default_factory=dict)
+
+    def rewrite(self, table: str, *fns: Callable[[bytes], bytes]) -> None:
+        """Queue CSV modifications for the next data answers of ``table`` (one per answer)."""
+        with self.lock:
+            self.rewrites.setdefault(table, []).extend(fns)
+
+    def next_rewrite(self, table: str) -> Callable[[bytes], bytes] | None:
+        """Pop the next queued CSV modification of ``table``."""
+        with self.lock:
+            queued = self.rewrites.get(table) or []
+            return queued.pop(0) if queued else None
 
     def url(self, api: str) -> str:
         """Base URL of one API ('genesis', 'regionalstatistik', 'zensus') on this server."""
@@ -200,9 +218,12 @@ class Handler(BaseHTTPRequestHandler):
             with self.replay.lock:
                 self.replay.selections[table] = form.get("regionalkey", "")
         keys = self.replay.selections.get(table, "")
-        if endpoint not in ("data/tablefile", "data/resultfile") or not keys or body[:2] != b"PK":
+        if endpoint not in ("data/tablefile", "data/resultfile") or body[:2] != b"PK":
             return body
-        return select_regions(body, keys)
+        if keys:
+            body = select_regions(body, keys)
+        fn = self.replay.next_rewrite(table)
+        return rewrite_csv(body, fn) if fn else body
 
     def _fault(self, fault: Fault) -> bool:
         """Apply a fault; True when the request is fully answered by it."""
@@ -246,6 +267,28 @@ def select_regions(body: bytes, keys: str) -> bytes:
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
         zf.writestr(name, b"\n".join(kept) + b"\n")
     return out.getvalue()
+
+
+def rewrite_csv(body: bytes, fn: Callable[[bytes], bytes]) -> bytes:
+    """The ZIP ``body`` with ``fn`` applied to its CSV member (same member name)."""
+    with zipfile.ZipFile(io.BytesIO(body)) as zf:
+        name = zf.namelist()[0]
+        csv = zf.read(name)
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr(name, fn(csv))
+    return out.getvalue()
+
+
+def shuffle_rows(csv: bytes, seed: int = 1) -> bytes:
+    """The same header and data lines in another order (a fixed permutation per seed)."""
+    lines = csv.split(b"\n")
+    head, rows = lines[0], [line for line in lines[1:] if line]
+    shuffled = rows[:]
+    random.Random(seed).shuffle(shuffled)
+    if shuffled == rows:
+        shuffled.reverse()
+    return b"\n".join([head, *shuffled]) + b"\n"
 
 
 def serve(root: Path) -> tuple[ThreadingHTTPServer, Replay]:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from opendata.errors import TerminalFetchError
+from opendata.errors import InputError, TerminalFetchError
 from opendata.ffcsv import MARKERS, extract_csv, parse_values, read_ffcsv
 
 FIX = Path(__file__).parent / "fixtures" / "ffcsv"
@@ -94,19 +94,31 @@ def test_zip_and_plain_csv_give_the_same_frame_with_or_without_bom() -> None:
     assert extract_csv(zipped(raw), source="s") == raw
 
 
-def test_thousands_separators_are_not_decimals() -> None:
-    en = parse_values(pd.Series(["1,234", "12,345,678", "7"]), "en")[0].tolist()
-    assert en == [1234.0, 12345678.0, 7.0]
-    de = parse_values(pd.Series(["1.234", "2.000.000", "7"]), "de")[0].tolist()
-    assert de == [1234.0, 2000000.0, 7.0]
-    assert parse_values(pd.Series(["1,5", "7"]), "de")[0].tolist() == [1.5, 7.0]
-    assert parse_values(pd.Series(["1.234,5", "1,0"]))[0].tolist() == [1234.5, 1.0]
-    assert parse_values(pd.Series(["1,234.5", "1.0"]))[0].tolist() == [1234.5, 1.0]
+def test_plain_numbers_in_the_table_language() -> None:
+    assert parse_values(pd.Series(["1,5", "7", "-2,25"]), "de")[0].tolist() == [1.5, 7.0, -2.25]
+    assert parse_values(pd.Series(["1.5", "7"]), "en")[0].tolist() == [1.5, 7.0]
+    assert parse_values(pd.Series(["1,5", "(7)", "-"]))[0].tolist()[:2] == [1.5, 7.0]
+    assert parse_values(pd.Series(["1.5", "(7)"]))[0].tolist() == [1.5, 7.0]
 
 
-def test_unknown_value_is_nan_with_note() -> None:
-    values, notes = parse_values(pd.Series(["abc", "3"]), "de")
-    assert math.isnan(values[0]) and notes[0] == "unrecognised value 'abc'" and notes[1] == ""
+@pytest.mark.parametrize(("values", "lang", "needle"), [
+    (["154.957", "7"], "de", "line 2: '154.957'"),            # digit grouping: never in ffcsv
+    (["1,234", "7"], "en", "line 2: '1,234'"),
+    (["2.000.000"], "de", "line 2: '2.000.000'"),
+    (["158789,0", "99097.0"], "de", "line 3: '99097.0'"),      # mixed decimal separators
+    (["158789,0", "99097.0"], "", "mixed decimal separators"),
+    (["1.234,5"], "", "line 2: '1.234,5'"),
+    (["3", "abc"], "de", "line 3: 'abc'"),                      # unknown marker
+    (["3", "?"], "de", "line 3: '?'"),
+    (["3", "e"], "de", "line 3: 'e'"),                          # a quality letter is no value
+    (["(x)", "1e5"], "en", "line 3: '1e5'"),
+])
+def test_a_value_that_is_not_plain_stops_with_its_line(values: list[str], lang: str,
+                                                       needle: str) -> None:
+    with pytest.raises(InputError, match="column value") as exc:
+        parse_values(pd.Series(values), lang, source="pop", file="t_1_de_flat.csv")
+    assert needle in str(exc.value) and "source 'pop'" in str(exc.value)
+    assert "t_1_de_flat.csv" in str(exc.value) and exc.value.exit_code == 1
 
 
 @pytest.mark.parametrize(("body", "needle"), [
@@ -116,11 +128,16 @@ def test_unknown_value_is_nan_with_note() -> None:
     (b"<!DOCTYPE html><html><body>Wartung</body></html>", "HTML page"),
     (b'{"Status": {"Code": -1}}', "JSON document"),
     (b"\xff\xfe\x00s", "not UTF-8"),
+    (b"statistics_code;time;value\n", "no data rows"),
+    (b"", "the CSV is empty"),
+    (b"statistics_code;time;value;value_q\n1;2024;5;z\n", "undocumented quality flag"),
 ])
-def test_not_ffcsv_is_terminal(body: bytes, needle: str) -> None:
-    with pytest.raises(TerminalFetchError) as exc:
+def test_not_ffcsv_is_an_input_error(body: bytes, needle: str) -> None:
+    with pytest.raises(InputError) as exc:
         read_ffcsv(body, source="pop")
-    assert needle in str(exc.value) and "'pop'" in str(exc.value)
+    text = str(exc.value)
+    assert needle in text and "'pop'" in text and exc.value.exit_code == 1
+    assert not text.startswith("fetch failed")
 
 
 def test_bad_zips_are_terminal() -> None:
@@ -201,3 +218,17 @@ def test_recorded_12531_four_classifying_variables(shared: Path) -> None:
         "value_variable_code"]
     assert "05166" in set(df["dim1_code"]) and df["dim1_code"].str.len().eq(5).all()
     assert df["dim4_variable_code"].unique().tolist() == ["STAAG5"]
+
+
+def test_sort_is_total_when_a_cell_comes_in_two_units() -> None:
+    # EXAMPLE rows (BEISPIEL): one cell given twice, as Anzahl and as Prozent, like the Zensus
+    # tables 3000G-1008 and 4000W-2041; the server's row order must not decide the frame's order.
+    head = ("statistics_code;statistics_label;time_code;time_label;time;1_variable_code;"
+            "1_variable_label;1_variable_attribute_code;1_variable_attribute_label;value;"
+            "value_unit;value_variable_code;value_variable_label")
+    rows = ["99999;BEISPIEL;STAG;Stichtag;2022-05-15;GEODL1;Deutschland;DG;Deutschland;"
+            f"{v};{u};BSP001;Beispiel" for v, u in (("1200", "Anzahl"), ("12,5", "Prozent"))]
+    one = read_ffcsv("\n".join([head, *rows]).encode(), language="de")
+    other = read_ffcsv("\n".join([head, *reversed(rows)]).encode(), language="de")
+    pd.testing.assert_frame_equal(one, other)
+    assert one["value_unit"].tolist() == ["Anzahl", "Prozent"]

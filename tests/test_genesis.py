@@ -11,10 +11,10 @@ import pytest
 from replay_server import Fault, Replay, count
 
 from opendata.config import ApiConfig, Config, PackageConfig, SourceConfig
-from opendata.errors import TerminalFetchError, TransientFetchError
+from opendata.errors import InputError, TerminalFetchError, TransientFetchError
 from opendata.ffcsv import extract_csv, read_ffcsv
 from opendata.http import RetryPolicy
-from opendata.snapshot import sha256_bytes, store
+from opendata.snapshot import canonical_csv_sha256, store
 from opendata.sources import genesis
 
 pytestmark = pytest.mark.shared
@@ -75,7 +75,7 @@ def test_every_recorded_table(replay: Replay, table: str, api: str, params: dict
     assert data.params == {"name": table, "format": "ffcsv", **BASE, **params}
     assert set(data.headers) <= {"Content-Type", "Content-Length", "Content-Disposition", "Date"}
     assert data.headers["Content-Type"] == "application/zip"
-    assert got.content_sha256 == sha256_bytes(extract_csv(data.content, source="t"))
+    assert got.content_sha256 == canonical_csv_sha256(extract_csv(data.content, source="t"))
     assert got.meta["title"] and got.meta["table"] == table and got.meta["updated_iso"][:2] == "20"
     assert json.loads(meta.content)["Object"]["Code"] == table
     df = read_ffcsv(data.content)
@@ -189,8 +189,6 @@ BAD_BODIES = [
     (Fault("body", endpoint="data/tablefile"), "answered an HTML page instead of a ZIP"),
     (Fault("body", body=zip_of("readme.txt", b"no table"), content_type="application/zip",
            endpoint="data/tablefile"), "holds no CSV file"),
-    (Fault("body", body=zip_of("t_de_flat.csv", b"Region;Wert\n16063;1\n"),
-           content_type="application/zip", endpoint="data/tablefile"), "not an ffcsv header"),
     (Fault("body", body=b'{"Status": {"Code": 0, "Content": "erfolgreich"}}',
            content_type="application/json", endpoint="data/tablefile"), "answered JSON"),
 ]
@@ -209,6 +207,16 @@ def test_bad_bodies_are_terminal_and_kept(replay: Replay, tmp_path: Path, fault:
     (folder,) = (tmp_path / "t_12411-01-01-4").iterdir()
     info = json.loads((folder / "info.json").read_text(encoding="utf-8"))
     assert needle in info["error"] and (folder / "body.bin").stat().st_size == info["bytes"] > 0
+
+
+def test_wrong_header_is_an_input_error_and_kept(replay: Replay, tmp_path: Path) -> None:
+    replay.inject(Fault("body", body=zip_of("t_de_flat.csv", b"Region;Wert\n16063;1\n"),
+                        content_type="application/zip", endpoint="data/tablefile"))
+    with pytest.raises(InputError, match="not an ffcsv header: missing column") as exc:
+        fetch_12411(replay, diag_dir=tmp_path)
+    assert exc.value.exit_code == 1 and not exc.value.message.startswith("fetch failed")
+    (folder,) = (tmp_path / "t_12411-01-01-4").iterdir()
+    assert "missing column(s) statistics_code, time, value" in (folder / "info.json").read_text()
 
 
 def test_oversized_csv_is_terminal(replay: Replay, tmp_path: Path) -> None:

@@ -36,8 +36,8 @@ def _example_foreigners() -> bytes:
     rows = [("16063", "Wartburgkreis", "", "Insgesamt", EXAMPLE_TOTAL),
             ("16063", "Wartburgkreis", "GESM", "männlich", 2600),
             ("16063", "Wartburgkreis", "GESW", "weiblich", 2400)]
-    lines = [HEADER] + [
-        f"99999;BEISPIEL – keine echten Daten;STAG;Stichtag;31.12.2024;KREISE;Kreise;{key};{name};"
+    lines = [HEADER] + [  # the configured table's statistics code (12521), example values
+        f"12521;BEISPIEL – keine echten Daten;STAG;Stichtag;31.12.2024;KREISE;Kreise;{key};{name};"
         f"GES;Geschlecht;{code};{label};{value};Anzahl;BSP002;Beispielzahl"
         for key, name, code, label, value in rows]
     return ("\ufeff" + "\n".join(lines) + "\n").encode("utf-8")
@@ -116,13 +116,13 @@ def test_unverified_table_that_does_not_fit_is_left_out_with_warnings(tmp_path: 
     paths = Paths(copy_raw(tmp_path / "data"))
     cfg = config_mod.load()
     real = (REPO / "tests" / "fixtures" / "ffcsv" / "12211-Z-11_excerpt_de_flat.csv").read_bytes()
-    _store(paths, "migration", real)  # a real table with another layout (LBFORM01, no JAHR date)
+    _store(paths, "migration", real)  # a real table of another statistics (12211, not 12711)
     result = pipeline.publish_all(cfg, paths)
     report = result.reports[[r.package for r in result.reports].index("integration_statistics")]
     assert report.valid
     warned = [i for i in report.warnings if i.source == "migration"]
     assert warned and all("unverified source: left out" in i.message for i in warned)
-    assert any("LBFORM01" in i.message for i in warned)
+    assert any("the answer holds statistics ['12211']" in i.message for i in warned)
     rel = paths.package_dir("integration_statistics") / "1.0.0"
     assert not (rel / "data" / "migration.csv").exists()
     assert "left out, the fetched table does not fit its schema" in (rel / "README.md").read_text()

@@ -7,6 +7,7 @@ Base URL: env ``OPENDATA_<API>_BASE_URL``, else ``options.base_url``, else ``[ap
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import logging
 import os
@@ -23,15 +24,19 @@ import requests
 
 from opendata import secrets
 from opendata.config import Config, SourceConfig
-from opendata.errors import SnapshotError, TerminalFetchError, TransientFetchError
-from opendata.ffcsv import MAX_CSV_BYTES, check_header, extract_csv, is_zip, read_ffcsv
+from opendata.errors import InputError, SnapshotError, TerminalFetchError, TransientFetchError
+from opendata.ffcsv import MAX_CSV_BYTES, csv_name, extract_csv, is_zip, read_ffcsv
 from opendata.http import RetryPolicy, request
-from opendata.snapshot import FetchedFile, Snapshot, dump_json, sha256_bytes
+from opendata.snapshot import FetchedFile, Snapshot, canonical_csv_sha256, dump_json
 from opendata.sources import Fetched
+from opendata.transform.regions import REGIONS
 
 log = logging.getLogger(__name__)
 
-RECORDED_HEADERS = ("Content-Type", "Content-Length", "Content-Disposition", "Date")
+RECORDED_HEADERS = ("Content-Type", "Content-Disposition", "Date")
+"""Response headers kept in a snapshot manifest. Not Content-Length: the manifest's ``bytes`` is the
+size of the file as stored, which differs for re-serialised bodies (metadata.json)."""
+DIAG_HEADERS = ("Content-Type", "Content-Length", "Content-Disposition", "Date")
 SECRET_KEYS = frozenset({"username", "password", "token"})
 _RESULT_NAME = re.compile(r"([\w-]+_\d+)\s*$")
 
@@ -257,7 +262,7 @@ def keep_failed(diag_dir: Path, source: str, resp: requests.Response, error: str
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "body.bin").write_bytes(secrets.redact_bytes(resp.content))
     info = {"url": resp.url, "status": resp.status_code, "error": secrets.redact(error),
-            "headers": {k: resp.headers[k] for k in RECORDED_HEADERS if k in resp.headers},
+            "headers": {k: resp.headers[k] for k in DIAG_HEADERS if k in resp.headers},
             "bytes": len(resp.content)}
     (folder / "info.json").write_text(dump_json(info), encoding="utf-8")
     return folder
@@ -268,17 +273,97 @@ def _data_file(ctx: Context, resp: requests.Response, form: dict[str, str]) -> t
     try:
         csv = extract_csv(resp.content, source=ctx.source.id, limit=limit) if _kind(resp) == "zip" \
             else resp.content
-        check_header(csv, source=ctx.source.id)
     except TerminalFetchError as exc:
         raise _BodyError(ctx.source.id, fault_detail(exc), resp) from None
     name = "data.zip" if _kind(resp) == "zip" else "data.csv"
-    return _file(name, "data", resp.content, resp, form), sha256_bytes(csv)
+    return _file(name, "data", resp.content, resp, form), canonical_csv_sha256(csv)
+
+
+def language(source: SourceConfig) -> str:
+    """The language the source requests ('de' unless its params say otherwise, as the API does)."""
+    return str(source.params.get("language") or "de").lower()
+
+
+def head_code(doc: dict[str, Any]) -> str:
+    """The statistics code of a metadata/table answer (Object.Structure.Head.Code), or ""."""
+    obj = doc.get("Object") if isinstance(doc, dict) else None
+    struct = obj.get("Structure") if isinstance(obj, dict) else None
+    head = struct.get("Head") if isinstance(struct, dict) else None
+    return str(head.get("Code") or "") if isinstance(head, dict) else ""
+
+
+_MEMBER = re.compile(r"^(?P<table>[^_/]+)_\d+_(?:(?:de|en)_)?flat\.csv$", re.IGNORECASE)
+
+
+def _check_table(frame: pd.DataFrame, source: SourceConfig, file: str, head: str) -> None:
+    """The answer is the configured table: its statistics code and the ZIP member's table code."""
+    want = head or source.table.split("-", 1)[0]
+    codes = sorted(set(frame["statistics_code"]))
+    if codes != [want]:
+        raise InputError(source.id, f"the answer holds statistics {codes}, but the configured table "
+                                    f"{source.table} belongs to statistics {want}: the service sent "
+                                    "a different table. Nothing from this answer is used; check "
+                                    "'table' in config/opendata.toml or fetch again later.", file)
+    m = _MEMBER.match(file)
+    if m and m.group("table") != source.table:
+        raise InputError(source.id, f"the ZIP holds table {m.group('table')}, not the configured "
+                                    f"table {source.table}. Nothing from this answer is used.", file)
+
+
+def regional_keys(source: SourceConfig) -> list[str]:
+    """The source's configured ``regionalkey`` entries (list or comma-separated text)."""
+    raw = source.params.get("regionalkey", [])
+    items = raw if isinstance(raw, list | tuple) else str(raw).split(",")
+    return [str(k).strip() for k in items if str(k).strip()]
+
+
+def _span(frame: pd.DataFrame) -> tuple[str, str]:
+    """First and last day the table covers (reference dates, else the years of ``time``)."""
+    dates = frame["reference_date"][frame["reference_date"].ne("")]
+    if len(dates):
+        return str(dates.min()), str(dates.max())
+    years = frame["time"].astype(str).str.slice(0, 4)
+    years = years[years.str.fullmatch(r"\d{4}")]
+    return (f"{years.min()}-01-01", f"{years.max()}-12-31") if len(years) else ("", "")
+
+
+def _check_regions(frame: pd.DataFrame, source: SourceConfig, file: str) -> None:
+    """Every configured region whose validity overlaps the table's dates is in the answer."""
+    present = sorted(set(frame["dim1_code"]))
+    first, last = _span(frame)
+    known = {r["key"]: r for r in REGIONS}
+    for key in regional_keys(source):
+        if fnmatch.filter(present, key):
+            continue
+        region = known.get(key, {})
+        if first and ((region.get("valid_to") and first > region["valid_to"])
+                      or (region.get("valid_from") and last < region["valid_from"])):
+            continue  # the table's dates lie outside the region's existence
+        name = f" ({region['name']})" if region.get("name") else ""
+        shown = ", ".join(present[:10]) + (" …" if len(present) > 10 else "")
+        raise InputError(source.id, f"region {key}{name} is missing from the answer for table "
+                                    f"{source.table} ({first} to {last}), although regionalkey asks "
+                                    f"for it; the answer lists {shown or 'no region'}. Publishing it "
+                                    "would silently drop that region's rows, so nothing from this "
+                                    "answer is used. Fetch again later; if the service no longer "
+                                    "delivers the region, remove it from regionalkey in "
+                                    "config/opendata.toml.", file)
+
+
+def checked_frame(data: bytes, source: SourceConfig, metadata: dict[str, Any]) -> pd.DataFrame:
+    """The ffcsv frame of a data body, checked to be the configured table with every configured
+    region (InputError otherwise)."""
+    frame = read_ffcsv(data, source=source.id, language=language(source))
+    file = csv_name(data)
+    _check_table(frame, source, file, head_code(metadata))
+    _check_regions(frame, source, file)
+    return frame
 
 
 def fetch(source: SourceConfig, config: Config, *, policy: RetryPolicy,
           sess: requests.Session | None = None, sleep: Callable[[float], None] = time.sleep,
           diag_dir: Path | None = None) -> Fetched:
-    """Download one GENESIS table as ffcsv (following jobs) plus its metadata."""
+    """Download one GENESIS table as ffcsv (following jobs) plus its metadata; check its content."""
     ctx = Context(source, config, policy, sess, sleep, base_url(source, config),
                auth_headers(source, config))
     try:
@@ -286,18 +371,34 @@ def fetch(source: SourceConfig, config: Config, *, policy: RetryPolicy,
         data, content_sha = _data_file(ctx, resp, form)
         meta_file, meta = _metadata(ctx)
     except _BodyError as exc:
-        if diag_dir is not None:
-            folder = keep_failed(diag_dir, source.id, exc.resp, exc.detail)
-            log.error("terminal fetch fault, raw body kept", extra={"source": source.id,
-                                                                    "diag": str(folder)})
+        _keep(diag_dir, source, exc.resp, exc.detail)
         raise TerminalFetchError(source.id, exc.detail) from None
+    try:
+        checked_frame(resp.content, source, json.loads(meta_file.content))
+    except InputError as exc:
+        _keep(diag_dir, source, resp, exc.message)
+        raise
     meta["job"] = form["name"] if form["name"] != source.table else ""
     return Fetched([data, meta_file], content_sha, meta)
 
 
+def _keep(diag_dir: Path | None, source: SourceConfig, resp: requests.Response, error: str) -> None:
+    if diag_dir is not None:
+        folder = keep_failed(diag_dir, source.id, resp, error)
+        log.error("unusable answer, raw body kept", extra={"source": source.id, "diag": str(folder)})
+
+
+def _metadata_doc(snapshot: Snapshot) -> dict[str, Any]:
+    try:
+        doc = json.loads(snapshot.read("metadata"))
+    except (SnapshotError, ValueError):
+        return {}
+    return doc if isinstance(doc, dict) else {}
+
+
 def read(source: SourceConfig, snapshot: Snapshot) -> pd.DataFrame:
-    """The snapshot's data file as the stable ffcsv frame."""
-    return read_ffcsv(snapshot.read("data"), source=source.id)
+    """The snapshot's data file as the stable ffcsv frame, checked like a fresh answer."""
+    return checked_frame(snapshot.read("data"), source, _metadata_doc(snapshot))
 
 
 def describe(snapshot: Snapshot) -> dict[str, str]:

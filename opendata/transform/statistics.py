@@ -17,7 +17,6 @@ import pandas as pd
 from opendata import coverage
 from opendata.config import Config, PackageConfig, SourceConfig
 from opendata.errors import OpendataError
-from opendata.ffcsv import read_ffcsv
 from opendata.model import Build, Issue, Resource
 from opendata.paths import SCHEMAS_DIR
 from opendata.snapshot import Snapshot
@@ -50,14 +49,13 @@ def _sorted(frame: pd.DataFrame, pk: list[str]) -> pd.DataFrame:
     return frame.sort_values(pk, kind="stable").reset_index(drop=True) if pk else frame
 
 
-def _tidy(source: SourceConfig, snap: Snapshot, fields: list[str]) -> tuple[pd.DataFrame, list[Issue]]:
-    if source.kind == "genesis":
-        return tidy_genesis(read_ffcsv(snap.read("data"), source=source.id), source,
-                            source.resource, fields)
+def _tidy(source: SourceConfig, snap: Snapshot,
+          schema: dict[str, Any]) -> tuple[pd.DataFrame, list[Issue]]:
     raw = kind_module(source.kind).read(source, snap)
-    schema = load_schema(schema_path(source.package, source.resource))
+    if source.kind == "genesis":
+        return tidy_genesis(raw, source, source.resource, field_names(schema), primary_key(schema))
     texts = [f["name"] for f in schema["fields"] if f.get("type", "string") == "string"]
-    return tidy_city(raw, source, source.resource, fields, texts, file_name(source))
+    return tidy_city(raw, source, source.resource, field_names(schema), texts, file_name(source))
 
 
 def _resource(package: str, name: str, frame: pd.DataFrame, sources: list[str]) -> Resource:
@@ -76,7 +74,7 @@ def _source_resource(package: str, source: SourceConfig, snap: Snapshot | None,
         return None
     schema = load_schema(schema_path(package, source.resource))
     try:
-        frame, found = _tidy(source, snap, field_names(schema))
+        frame, found = _tidy(source, snap, schema)
     except OpendataError as exc:
         issues.append(Issue("error", "unreadable-source", exc.message, source=source.id,
                             resource=source.resource))

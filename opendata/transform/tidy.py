@@ -64,6 +64,8 @@ def _region(frame: pd.DataFrame, source: SourceConfig, resource: str,
 def _dimension(frame: pd.DataFrame, n: int, fields: list[str], source: SourceConfig,
                resource: str, out: pd.DataFrame, issues: list[Issue]) -> None:
     variables = sorted(set(frame[f"dim{n}_variable_code"]))
+    if not variables:
+        return  # no data rows: reported once by tidy_genesis
     names = {DIMENSIONS.get(v, "") for v in variables}
     if "" in names or len(names) != 1:
         issues.append(_issue("unknown-variable", source, resource,
@@ -101,23 +103,93 @@ def _units(raw: pd.Series, source: SourceConfig, resource: str, issues: list[Iss
     return raw.map(UNITS).fillna("").astype(object)
 
 
+def _cell_key(frame: pd.DataFrame) -> list[str]:
+    """The columns that name one cell of an ffcsv table (without its unit)."""
+    dims = [f"dim{n}_code" for n in _dim_numbers(frame)]
+    return ["time", *dims, "value_variable_code"]
+
+
+def _unit_key(frame: pd.DataFrame, source: SourceConfig, resource: str, pk: list[str],
+              issues: list[Issue]) -> None:
+    """Several units for one cell (Zensus: Anzahl and Prozent) need ``unit`` in the primary key."""
+    if "unit" in pk or frame.empty:
+        return
+    key = _cell_key(frame)
+    cells = len(frame[key].drop_duplicates())
+    with_unit = len(frame[[*key, "value_unit"]].drop_duplicates())
+    if with_unit > cells:
+        units = sorted(set(frame["value_unit"]))
+        issues.append(_issue("several-units-per-key", source, resource,
+                             f"table {source.table} gives {with_unit - cells:,} cell(s) in several "
+                             f"units ({', '.join(units)}), but the primary key of {resource} "
+                             f"({', '.join(pk)}) has no 'unit': rows would collide. Add 'unit' to "
+                             "the primaryKey of the resource's schema, or select one unit in the "
+                             "source's params.", field="unit"))
+
+
+def _time_key(out: pd.DataFrame, frame: pd.DataFrame, source: SourceConfig, resource: str,
+              pk: list[str], issues: list[Issue]) -> None:
+    """The table's time variable must fill the time field of the primary key."""
+    blank = out["reference_date"].eq("") if "reference_date" in pk else out["period"].isna() \
+        if "period" in pk else None
+    if blank is not None and blank.any():
+        field = "reference_date" if "reference_date" in pk else "period"
+        times = sorted(set(frame.loc[blank, "time_code"]))
+        examples = sorted(set(frame.loc[blank, "time"]))[:3]
+        issues.append(_issue("time-variable-mismatch", source, resource,
+                             f"{int(blank.sum()):,} row(s) have time variable {times} with values "
+                             f"{examples}, which give no {field}; the primary key of {resource} "
+                             f"needs {field}. The answer is not the configured kind of table "
+                             f"({source.table}), or the schema expects another time variable.",
+                             field=field))
+
+
+def neutralise(out: pd.DataFrame, source: SourceConfig, resource: str,
+               issues: list[Issue]) -> pd.DataFrame:
+    """Neutralise every text column (formula-like labels); one warning per affected column."""
+    out = out.copy()
+    for col in out.columns:
+        if not (pd.api.types.is_object_dtype(out[col]) or pd.api.types.is_string_dtype(out[col])):
+            continue
+        safe, controls, formulas = text.neutralise_series(out[col])
+        changed = controls | formulas
+        if not changed.any():
+            continue
+        out[col] = safe
+        shown = ", ".join(repr(v) for v in sorted(set(safe[changed]))[:3])
+        issues.append(_issue("formula-neutralised", source, resource,
+                             f"{int(changed.sum()):,} cell(s) of {col} from table {source.table} "
+                             f"could run as a spreadsheet formula or held control characters; "
+                             f"published neutralised (leading apostrophe, control characters "
+                             f"removed): {shown}", field=col, severity="warning"))
+    return out
+
+
 def tidy_genesis(frame: pd.DataFrame, source: SourceConfig, resource: str,
-                 fields: list[str]) -> tuple[pd.DataFrame, list[Issue]]:
+                 fields: list[str], primary_key: list[str] | None = None
+                 ) -> tuple[pd.DataFrame, list[Issue]]:
     """An ffcsv frame (see ARCHITECTURE.md) → the tidy columns of ``fields`` plus issues."""
     issues: list[Issue] = []
+    if frame.empty:
+        issues.append(_issue("no-data-rows", source, resource,
+                             f"table {source.table} has no data rows; check the source's params"))
+    pk = primary_key or []
     out = pd.DataFrame(index=frame.index)
     _region(frame, source, resource, out, issues)
     out["reference_date"] = frame["reference_date"].astype(object)
     out["period"] = _period(frame["reference_date"], frame["time"])
+    _time_key(out, frame, source, resource, pk, issues)
     for n in _dim_numbers(frame)[1:]:
         _dimension(frame, n, fields, source, resource, out, issues)
     out["indicator"] = frame["value_variable_code"].astype(object)
     out["value"] = frame["value"].astype("float64")
     out["unit"] = _units(frame["value_unit"], source, resource, issues)
+    _unit_key(frame, source, resource, pk, issues)
     out["value_note"] = frame["value_note"].astype(object)
     out["quality"] = frame["value_q"].astype(object)
     out["source_table"] = pd.Series(source.table, index=out.index, dtype=object)
-    return conform(out, fields, source, resource, issues), issues
+    out = conform(out, fields, source, resource, issues)
+    return neutralise(out, source, resource, issues), issues
 
 
 def tidy_city(frame: pd.DataFrame, source: SourceConfig, resource: str, fields: list[str],
