@@ -7,7 +7,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from opendata import places
 from opendata.errors import ConfigError
+from opendata.municipality import KEY_TYPES, Municipality, resolve
 from opendata.paths import CONFIG_FILE, SCHEMAS_DIR
 
 KINDS = ("genesis", "table")
@@ -76,6 +78,8 @@ class SourceConfig:
     note: str = ""
     verified: bool = True  # False: table code not yet confirmed against the live catalogue
     evidence: str = ""  # where an unverified table code comes from
+    region_levels: list[str] = field(default_factory=list)  # regionalkey from [municipality]
+    region_key_type: str = "ags"  # municipality key in requests: ags (8 digits) or ars (12)
 
     @property
     def resource(self) -> str:
@@ -113,6 +117,7 @@ class Config:
     settings: dict[str, Any]
     catalog: dict[str, Any]
     raw: dict[str, Any]
+    municipality: Municipality | None = None
 
     @property
     def limits(self) -> Limits:
@@ -139,8 +144,27 @@ def _need(file: str, entry: str, data: dict[str, Any], key: str, typ: type) -> A
     return data[key]
 
 
+def _regions(file: str, entry: str, d: dict[str, Any], town: Municipality | None) -> dict[str, Any]:
+    """A GENESIS source's params with ``regionalkey`` derived from its ``region_levels``."""
+    levels = d.get("region_levels") or []
+    params = dict(d.get("params") or {})
+    if not levels or "regionalkey" in params:
+        return params
+    bad = [lvl for lvl in levels if lvl not in places.LEVELS]
+    if bad or not isinstance(levels, list):
+        raise ConfigError(file, entry, f"region_levels must list levels of {places.LEVELS}, "
+                          f"got {levels!r}")
+    if d.get("region_key_type", "ags") not in KEY_TYPES:
+        raise ConfigError(file, entry, f"region_key_type must be one of {KEY_TYPES}")
+    if town is None:
+        raise ConfigError(file, entry, "region_levels needs a [municipality] table (key = AGS), "
+                          "or give params.regionalkey explicitly")
+    params["regionalkey"] = town.selection(levels, d.get("region_key_type", "ags"))
+    return params
+
+
 def _source(file: str, i: int, d: dict[str, Any], packages: dict[str, PackageConfig],
-            apis: dict[str, ApiConfig]) -> SourceConfig:
+            apis: dict[str, ApiConfig], town: Municipality | None = None) -> SourceConfig:
     entry = f"sources[{i}]" + (f" (id={d['id']})" if isinstance(d.get("id"), str) else "")
     for key, typ in SOURCE_REQUIRED.items():
         _need(file, entry, d, key, typ)
@@ -166,7 +190,7 @@ def _source(file: str, i: int, d: dict[str, Any], packages: dict[str, PackageCon
     unknown = sorted(set(d) - known)
     if unknown:
         raise ConfigError(file, entry, f"unknown key(s) {', '.join(unknown)}")
-    return SourceConfig(**d)
+    return SourceConfig(**(d | {"params": _regions(file, entry, d, town)}))
 
 
 def load(path: Path | None = None) -> Config:
@@ -192,11 +216,24 @@ def load(path: Path | None = None) -> Config:
     raw_sources = data.get("sources")
     if not isinstance(raw_sources, list) or not raw_sources:
         raise ConfigError(file, "sources", "no [[sources]] entries")
-    sources = [_source(file, i, d, packages, apis) for i, d in enumerate(raw_sources)]
+    town = _municipality(file, data)
+    sources = [_source(file, i, d, packages, apis, town) for i, d in enumerate(raw_sources)]
     ids = [s.id for s in sources]
     dupes = sorted({x for x in ids if ids.count(x) > 1})
     if dupes:
         raise ConfigError(file, f"sources (id={dupes[0]})", "duplicate source id")
     limits_from(data.get("settings", {}), file)  # fail early on a bad limit
-    return Config(path, sources, packages, apis, data.get("settings", {}),
-                  data.get("catalog", {}), data)
+    catalog = data.get("catalog", {})
+    if not str(catalog.get("publisher_name", "")).strip():
+        raise ConfigError(file, "catalog", "missing 'publisher_name': the body that publishes "
+                          "the data (e.g. 'Stadt Jena'); there is no default")
+    return Config(path, sources, packages, apis, data.get("settings", {}), catalog, data, town)
+
+
+def _municipality(file: str, data: dict[str, Any]) -> Municipality | None:
+    """The [municipality] table resolved against the region registry, or None."""
+    table = data.get("municipality")
+    if table is None:
+        return None
+    key = _need(file, "municipality", table, "key", str)
+    return resolve(key, str(table.get("name", "")), file)

@@ -9,6 +9,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SCHEMAS_DIR = REPO_ROOT / "schemas"
 CONFIG_FILE = REPO_ROOT / "config" / "opendata.toml"
+REGIONS_DIR = REPO_ROOT / "config" / "regions"
 DEFAULT_DATA_DIR = Path("data")
 DATA_DIR_ENV = "OPENDATA_DATA_DIR"
 

@@ -22,14 +22,13 @@ from typing import Any
 import pandas as pd
 import requests
 
-from opendata import secrets
+from opendata import places, secrets
 from opendata.config import Config, SourceConfig
 from opendata.errors import InputError, SnapshotError, TerminalFetchError, TransientFetchError
 from opendata.ffcsv import MAX_CSV_BYTES, csv_name, extract_csv, is_zip, read_ffcsv
 from opendata.http import RetryPolicy, request
 from opendata.snapshot import FetchedFile, Snapshot, canonical_csv_sha256, dump_json
 from opendata.sources import Fetched
-from opendata.transform.regions import REGIONS
 
 log = logging.getLogger(__name__)
 
@@ -331,15 +330,14 @@ def _check_regions(frame: pd.DataFrame, source: SourceConfig, file: str) -> None
     """Every configured region whose validity overlaps the table's dates is in the answer."""
     present = sorted(set(frame["dim1_code"]))
     first, last = _span(frame)
-    known = {r["key"]: r for r in REGIONS}
+    registry = places.load()
     for key in regional_keys(source):
         if fnmatch.filter(present, key):
             continue
-        region = known.get(key, {})
-        if first and ((region.get("valid_to") and first > region["valid_to"])
-                      or (region.get("valid_from") and last < region["valid_from"])):
+        valid_from, valid_to = registry.get(key, "valid_from"), registry.get(key, "valid_to")
+        if first and ((valid_to and first > valid_to) or (valid_from and last < valid_from)):
             continue  # the table's dates lie outside the region's existence
-        name = f" ({region['name']})" if region.get("name") else ""
+        name = f" ({registry.get(key, 'name')})" if registry.get(key, "name") else ""
         shown = ", ".join(present[:10]) + (" …" if len(present) > 10 else "")
         raise InputError(source.id, f"region {key}{name} is missing from the answer for table "
                                     f"{source.table} ({first} to {last}), although regionalkey asks "

@@ -53,7 +53,7 @@ def check_regions(frame: pd.DataFrame, known: set[str], source: str, resource: s
         return []
     keys = frame[fld].astype(str)
     return [_error("unknown-region", f"region key {keys.iloc[r - 1]!r} is not in the regions code "
-                   "list; add it to opendata.transform.regions.REGIONS or fix the key",
+                   "registry; add it to config/regions/regions.csv or fix the key",
                    source, resource, r, fld)
             for r in _rows(~keys.isin(known) & keys.ne(""))]
 

@@ -127,10 +127,10 @@ def _indicator_sources(built: list[Resource], labels: dict[str, str],
 
 
 def _code_lists(package: str, built: list[Resource], issues: list[Issue],
-                codes: dict[str, set[str]]) -> list[Resource]:
-    out = [_resource(package, "regions", regions.regions_frame(), []),
+                codes: dict[str, set[str]], keys: list[str]) -> list[Resource]:
+    out = [_resource(package, "regions", regions.regions_frame(keys), []),
            _resource(package, "indicators", indicators_frame(codes), []),
-           _resource(package, "series_breaks", regions.breaks_frame(), [])]
+           _resource(package, "series_breaks", regions.breaks_frame(keys), [])]
     for res in out:
         schema = load_schema(res.schema_path)
         issues += check_all(res.frame, primary_key(schema), regions.known_keys(), "", res.name)
@@ -158,9 +158,9 @@ def _parts(built: list[Resource]) -> list[tuple[str, str, str, pd.DataFrame]]:
 
 def _coverage(built: list[Resource]) -> tuple[list[str], dict[str, str]]:
     """README lines (region keys and dates) and the description sentences (names and years)."""
-    codes = regions.regions_frame()
+    codes = next(r.frame for r in built if r.name == "regions")
     names = dict(zip(codes["key"], codes["name"], strict=True))
-    levels = regions.levels()
+    levels = dict(zip(codes["key"], codes["level"], strict=True))
     parts = _parts(built)
     lines = [f"{label} ({en}): {coverage.region_dates(rows)}" for label, _, en, rows in parts]
     summary = {}
@@ -177,9 +177,9 @@ def _dropped_notes(dropped: list[dict[str, object]]) -> list[str]:
 
 
 def _meta(config: Config, package: str, built: list[Resource], missing: list[str],
-          dropped: list[dict[str, object]]) -> dict[str, Any]:
+          dropped: list[dict[str, object]], keys: list[str]) -> dict[str, Any]:
     lines, summary = _coverage(built)
-    return {"breaks": regions.breaks_text(), "coverage": lines, "summary": summary,
+    return {"breaks": regions.breaks_text(keys), "coverage": lines, "summary": summary,
             "missing": missing, "notes": NOTES + _dropped_notes(dropped), "dropped": dropped,
             "rows": {r.name: len(r.frame) for r in built}}
 
@@ -209,9 +209,11 @@ def build(package: PackageConfig, config: Config, snapshots: dict[str, Snapshot]
     built.append(der)
     labels = {s.table: f"{config.apis[s.api].title}, Tabelle {s.table}"
               for s in config.sources_for(package.id) if s.kind == "genesis"}
+    town = config.municipality
+    region_keys = regions.used_keys([r.frame for r in built], town.keys() if town else [])
     built += _code_lists(package.id, built, issues,
-                         _indicator_sources(built, labels, derived_sources))
-    meta = _meta(config, package.id, built, skipped + missing, dropped)
+                         _indicator_sources(built, labels, derived_sources), region_keys)
+    meta = _meta(config, package.id, built, skipped + missing, dropped, region_keys)
     tables = {s.id for s in config.sources_for(package.id) if s.kind == "table"}
     meta["warnings"] = warning_lines([i for i in issues if i.source in tables])
     return Build(package.id, built, used, issues, meta)
