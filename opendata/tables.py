@@ -159,6 +159,8 @@ class _Cells:
 
 
 def _with_missing(texts: np.ndarray, missing: np.ndarray, empty: str) -> np.ndarray:
+    if not missing.any():
+        return texts
     out = np.full(len(missing), empty, dtype=object)
     out[~missing] = texts
     return out
@@ -191,26 +193,19 @@ def _numeric_cells(data: np.ndarray, missing: np.ndarray, ftype: str) -> _Cells:
     return _Cells(_with_missing(csv, missing, ""), _with_missing(js, missing, "null"))
 
 
-def _by_distinct(values: np.ndarray, ftype: str) -> _Cells:
-    """Cells of an object array by formatting each distinct value once (the reference rule)."""
-    codes, uniques = pd.factorize(values, use_na_sentinel=False)
-    csv_u = np.array([quote(cell_text(u, ftype)) for u in uniques], dtype=object)
-    json_u = np.array([json.dumps(cell_json(u, ftype), ensure_ascii=False) for u in uniques],
-                      dtype=object)
-    return _Cells(csv_u[codes], json_u[codes])
+_MISSING_TYPES = (type(None), type(pd.NA), float)  # null values the reference rule calls missing
 
 
 def _object_cells(arr: np.ndarray, ftype: str) -> _Cells:
-    """An object column: strings (plus None/NaN/NA) fast, anything else value by value."""
-    null = pd.isna(arr)
-    types, kinds = pd.factorize(np.fromiter(map(type, arr), dtype=object, count=len(arr)))
-    simple = {str, type(None), type(pd.NA), float, np.float64}
-    if set(kinds) <= simple:
-        is_str = types == list(kinds).index(str) if str in set(kinds) else np.zeros(len(arr), bool)
-        if (is_str | null).all():  # strings and missing markers only
-            cells = _by_distinct(arr[is_str], ftype)
-            return _Cells(_with_missing(cells.csv, ~is_str, ""),
-                          _with_missing(cells.json, ~is_str, "null"))
+    """An object column: strings (plus None/NaN/NA) by distinct value, anything else one by one."""
+    codes, uniques = pd.factorize(arr)  # nulls (None, NaN, NA, NaT, ...) get code -1
+    null = codes < 0
+    if all(type(u) is str for u in uniques) and \
+            all(issubclass(t, _MISSING_TYPES) for t in set(map(type, arr[null]))):
+        csv_u = np.array([quote(cell_text(u, ftype)) for u in uniques] + [""], dtype=object)
+        json_u = np.array([json.dumps(cell_json(u, ftype), ensure_ascii=False) for u in uniques]
+                          + ["null"], dtype=object)
+        return _Cells(csv_u[codes], json_u[codes])  # code -1 picks the missing text
     # mixed or unusual objects (no builder makes them): the reference rule for every value
     csv = np.array([quote(cell_text(v, ftype)) for v in arr], dtype=object)
     js = np.array([json.dumps(cell_json(v, ftype), ensure_ascii=False) for v in arr], dtype=object)
