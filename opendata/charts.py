@@ -11,6 +11,10 @@ BAR = "#1f5f8b"  # 7.0:1 on white
 TEXT = "#1a1a1a"
 LEVEL_ORDER = {"municipality": 0, "district": 1, "state": 2, "country": 3}
 PROTECTION_TOP_LEVEL = ("SCHUTZST-OF", "SCHUTZST-AK-1", "SCHUTZST-X")
+# the columns each chart reads (site.read_rows reads no others)
+SHARE_COLUMNS = ("indicator", "unit", "value", "region_level", "region_name", "reference_date")
+PROTECTION_COLUMNS = ("protection_status_code", "protection_status_label", "value",
+                      "reference_date", "region_name")
 UNITS = {"percent": "%", "per_1000": "je 1.000 / per 1,000", "count": "Anzahl / count"}
 
 

@@ -169,11 +169,14 @@ def package_charts(paths: Paths, pub: Published) -> list[charts.Chart]:
     """The charts of a package, from the CSVs of its latest release."""
     names = {r["name"] for r in pub.descriptor.get("resources", [])}
     found: list[charts.Chart] = []
-    if names & {"derived_indicators", "protection_seekers"}:
-        found += charts.share_charts(read_rows(paths, pub, "derived_indicators"),
-                                     read_rows(paths, pub, "indicators"))
-        found.append(charts.protection_chart(read_rows(paths, pub, "protection_seekers")))
-    if "measure_summary" in names:
+    if names & {"derived_indicators", "protection_seekers"}:  # only the rows and columns drawn
+        found += charts.share_charts(
+            read_rows(paths, pub, "derived_indicators", charts.SHARE_COLUMNS, {"unit": {"percent"}}),
+            read_rows(paths, pub, "indicators", ("code", "label_de", "label_en")))
+        found.append(charts.protection_chart(read_rows(
+            paths, pub, "protection_seekers", charts.PROTECTION_COLUMNS,
+            {"protection_status_code": set(charts.PROTECTION_TOP_LEVEL)})))
+    if "measure_summary" in names:  # a small summary table: read whole
         found += charts.measure_charts(read_rows(paths, pub, "measure_summary"))
     return found
 

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import logging
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import pandas as pd
 
 from opendata import store
 from opendata.config import Config
@@ -17,6 +18,7 @@ from opendata.paths import Paths
 
 log = logging.getLogger(__name__)
 CHANGELOG_HEAD = re.compile(r"^## (\d+\.\d+\.\d+)\b.*$", re.MULTILINE)
+CHUNK_ROWS = 200_000  # rows read at a time from a published CSV
 
 
 @dataclass
@@ -106,12 +108,35 @@ def published_packages(config: Config, paths: Paths) -> list[Published]:
     return out
 
 
-def read_rows(paths: Paths, pub: Published, resource: str) -> list[dict[str, str]] | None:
-    """Rows of one resource CSV of the latest release, or None when it is not published."""
-    path = paths.package_dir(pub.id) / pub.latest / "data" / f"{resource}.csv"
+def _csv_path(paths: Paths, pub: Published, resource: str) -> Path:
+    return paths.package_dir(pub.id) / pub.latest / "data" / f"{resource}.csv"
+
+
+def _chunks(path: Path, columns: Iterable[str] | None) -> Iterator[pd.DataFrame]:
+    """A published CSV in chunks of rows, as text, only the wanted columns that it has."""
+    wanted = None if columns is None else set(columns)
+    yield from pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8",
+                           usecols=None if wanted is None else lambda c: c in wanted,
+                           chunksize=CHUNK_ROWS)
+
+
+def read_rows(paths: Paths, pub: Published, resource: str, columns: Iterable[str] | None = None,
+              where: dict[str, set[str]] | None = None) -> list[dict[str, str]] | None:
+    """Rows of one resource CSV of the latest release, or None when it is not published.
+
+    ``columns`` keeps only those columns (the others are never read); ``where`` keeps only
+    rows whose column holds one of the given texts. Both bound what a chart reads from a
+    table that grows with the data; without them every row and column comes back.
+    """
+    path = _csv_path(paths, pub, resource)
     if not path.is_file():
         return None
-    return list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8"))))
+    rows: list[dict[str, str]] = []
+    for chunk in _chunks(path, columns):
+        for col, allowed in (where or {}).items():
+            chunk = chunk[chunk[col].isin(allowed)] if col in chunk.columns else chunk.iloc[:0]
+        rows += chunk.to_dict("records")
+    return rows
 
 
 def temporal(pub: Published) -> tuple[str, str] | None:

@@ -151,8 +151,14 @@ def candidates(source_dir: Path) -> list[Path]:
     """Snapshot folders of one source, oldest first."""
     if not source_dir.is_dir():
         return []
-    return sorted(p for p in source_dir.iterdir()
-                  if p.is_dir() and not p.name.startswith("."))
+    return sorted((p for p in source_dir.iterdir() if p.is_dir() and not p.name.startswith(".")),
+                  key=_order)
+
+
+def _order(path: Path) -> tuple[str, int]:
+    """Timestamp, then the number added when several snapshots share a second ("-1", "-10")."""
+    ts, _, n = path.name.partition("-")
+    return ts, int(n) if n.isdigit() else 0
 
 
 def latest(source_dir: Path, source: str) -> Snapshot:

@@ -1,13 +1,31 @@
-"""Deterministic serialisation of resource frames to CSV and JSON, driven by the Table Schema."""
+"""Deterministic serialisation of resource frames to CSV and JSON, driven by the Table Schema.
+
+The files are written from columns and streamed in chunks of rows: the rows are sorted once (by
+position, no copy of the frame), then every chunk is formatted column by column (numpy for
+numbers, one Python call per *distinct* string) and joined row by row in C (``str.join``,
+``str.__mod__``). ``cell_text`` / ``cell_json`` define the text of one value; the columnar
+formatters below produce exactly the same text, byte for byte (tests/test_tables.py).
+"""
 
 from __future__ import annotations
 
+import io
 import json
 import math
+from collections.abc import Iterator
+from contextlib import ExitStack
+from json.encoder import encode_basestring
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
+import numpy as np
 import pandas as pd
+
+CHUNK_ROWS = 50_000  # rows formatted and written at a time: bounds the memory of a write
+_TRUE = (True, "true", "True", 1, "1")
+_BIG_ROUND = 2.0 ** 19  # |x| >= 2**19: round(x, 10) == x (a float's spacing there exceeds 1e-10)
+_INT64_LIMIT = 2.0 ** 63
+_JSON_SPECIAL = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
 
 
 def load_schema(path: Path) -> dict[str, Any]:
@@ -39,7 +57,7 @@ def _number_text(value: Any) -> str:
 
 
 def cell_text(value: Any, ftype: str) -> str:
-    """One cell as CSV text ('' for missing)."""
+    """One cell as CSV text ('' for missing), before quoting."""
     if _is_missing(value):
         return ""
     if ftype == "integer":
@@ -47,7 +65,7 @@ def cell_text(value: Any, ftype: str) -> str:
     if ftype == "number":
         return _number_text(value)
     if ftype == "boolean":
-        return "true" if value in (True, "true", "True", 1, "1") else "false"
+        return "true" if value in _TRUE else "false"
     return str(value)
 
 
@@ -61,49 +79,240 @@ def cell_json(value: Any, ftype: str) -> Any:
         f = float(value)
         return int(f) if f.is_integer() and abs(f) < 1e15 else round(f, 10)
     if ftype == "boolean":
-        return value in (True, "true", "True", 1, "1")
+        return value in _TRUE
     return str(value)
 
 
-def ordered(frame: pd.DataFrame, schema: dict[str, Any]) -> pd.DataFrame:
-    """Columns in schema order (missing ones added empty), rows sorted by primary key."""
-    names = field_names(schema)
-    out = frame.copy()
-    for name in names:
-        if name not in out.columns:
-            out[name] = ""
-    out = out[names]
-    key = primary_key(schema) or names
-    sort_frame = out[key].astype(str)
-    order = sort_frame.sort_values(by=key, kind="mergesort").index
-    return out.loc[order].reset_index(drop=True)
-
-
-def _quote(text: str) -> str:
+def quote(text: str) -> str:
+    """CSV quoting: quotes around text with a comma, quote or line break; quotes doubled."""
     if any(c in text for c in ',"\n\r'):
         return '"' + text.replace('"', '""') + '"'
     return text
 
 
-def to_csv_bytes(frame: pd.DataFrame, schema: dict[str, Any]) -> bytes:
-    """UTF-8, comma, header row, '\\n' line endings, schema column order."""
-    types = [f.get("type", "string") for f in schema["fields"]]
+def sort_positions(frame: pd.DataFrame, schema: dict[str, Any]) -> np.ndarray:
+    """Row positions sorted by the primary key (all fields without one), as text, stable."""
+    key = primary_key(schema) or field_names(schema)
+    present = [k for k in key if k in frame.columns]
+    sort_frame = frame[present].astype(str)
+    sort_frame.index = pd.RangeIndex(len(frame))
+    for k in key:
+        if k not in sort_frame.columns:
+            sort_frame[k] = ""
+    if not key or sort_frame.empty:
+        return np.arange(len(frame))
+    return np.asarray(sort_frame.sort_values(by=key, kind="mergesort").index, dtype=np.int64)
+
+
+# --- columnar formatting ---------------------------------------------------------------------
+
+def _round10(x: np.ndarray) -> np.ndarray:
+    """``round(v, 10)`` for every v, as Python rounds (correctly rounded), vectorised.
+
+    rint(x * 1e10) / 1e10 equals Python's result except where x * 1e10 rounded to an exact
+    half-integer (then the product's rounding may have flipped the tie): those few are redone
+    with Python's ``round``. For |x| >= 2**19 (and inf, nan) ``round`` returns x itself.
+    """
+    big = ~(np.abs(x) < _BIG_ROUND)
+    y = np.where(big, 0.0, x) * 1e10
+    out = np.rint(y) / 1e10
+    out[big] = x[big]
+    for i in np.flatnonzero(np.abs(y - np.trunc(y)) == 0.5):
+        out[i] = round(float(x[i]), 10)
+    return out
+
+
+def _int_texts(f: np.ndarray) -> list[str]:
+    """``str(int(v))`` for every float v (truncation toward zero, exact for huge values)."""
+    if not np.isfinite(f).all():
+        bad = float(f[~np.isfinite(f)][0])
+        raise ValueError(f"cannot write {bad!r} in an integer field: only finite numbers fit")
+    t = np.trunc(f)
+    small = np.abs(t) < _INT64_LIMIT
+    if small.all():
+        return list(map(str, t.astype(np.int64).tolist()))
+    out = np.empty(len(t), dtype=object)
+    out[small] = list(map(str, t[small].astype(np.int64).tolist()))
+    out[~small] = [str(int(v)) for v in t[~small].tolist()]
+    return list(out)
+
+
+def _number_texts(f: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``_number_text`` for every float: (texts, non-finite mask)."""
+    finite = np.isfinite(f)
+    whole = finite & (np.trunc(np.where(finite, f, 0.0)) == f) & (np.abs(f) < 1e15)
+    out = np.empty(len(f), dtype=object)
+    out[whole] = list(map(str, f[whole].astype(np.int64).tolist()))
+    rest = ~whole
+    out[rest] = list(map(repr, _round10(f[rest]).tolist()))
+    return out, ~finite
+
+
+class _Cells:
+    """The formatted cells of one column of one chunk: CSV text and JSON text per row."""
+
+    __slots__ = ("csv", "json")
+
+    def __init__(self, csv: np.ndarray, json_: np.ndarray) -> None:
+        self.csv = csv
+        self.json = json_
+
+
+def _with_missing(texts: np.ndarray, missing: np.ndarray, empty: str) -> np.ndarray:
+    if not missing.any():
+        return texts
+    out = np.full(len(missing), empty, dtype=object)
+    out[~missing] = texts
+    return out
+
+
+def _numeric_cells(data: np.ndarray, missing: np.ndarray, ftype: str) -> _Cells:
+    """A column of numpy numbers (bool, int, float) with its missing mask."""
+    vals = data[~missing]
+    if ftype in ("integer", "number", "boolean"):
+        f = vals.astype(np.float64)
+        if ftype == "integer":
+            csv = np.array(_int_texts(f), dtype=object)
+            js = csv
+        elif ftype == "number":
+            csv, special = _number_texts(f)
+            js = csv.copy()
+            js[special] = [_JSON_SPECIAL[t] for t in csv[special]]
+        else:
+            csv = np.where(f == 1, "true", "false").astype(object)
+            js = csv
+    else:  # str(value) of the Python scalar, as a JSON string
+        if vals.dtype.kind == "b":
+            texts = np.where(vals, "True", "False").astype(object)
+        elif vals.dtype.kind in "iu":
+            texts = np.array(list(map(str, vals.tolist())), dtype=object)
+        else:
+            texts = np.array(list(map(repr, vals.astype(np.float64).tolist())), dtype=object)
+        csv = texts  # digits, signs, '.', 'e', 'inf', 'True': nothing to quote or escape
+        js = np.array(list(map('"%s"'.__mod__, texts.tolist())), dtype=object)
+    return _Cells(_with_missing(csv, missing, ""), _with_missing(js, missing, "null"))
+
+
+_MISSING_TYPES = (type(None), type(pd.NA), float)  # null values the reference rule calls missing
+
+
+def _object_cells(arr: np.ndarray, ftype: str) -> _Cells:
+    """An object column: strings (plus None/NaN/NA) by distinct value, anything else one by one."""
+    codes, uniques = pd.factorize(arr)  # nulls (None, NaN, NA, NaT, ...) get code -1
+    null = codes < 0
+    if all(type(u) is str for u in uniques) and \
+            all(issubclass(t, _MISSING_TYPES) for t in set(map(type, arr[null]))):
+        csv_u = np.array([quote(cell_text(u, ftype)) for u in uniques] + [""], dtype=object)
+        json_u = np.array([json.dumps(cell_json(u, ftype), ensure_ascii=False) for u in uniques]
+                          + ["null"], dtype=object)
+        return _Cells(csv_u[codes], json_u[codes])  # code -1 picks the missing text
+    # mixed or unusual objects (no builder makes them): the reference rule for every value
+    csv = np.array([quote(cell_text(v, ftype)) for v in arr], dtype=object)
+    js = np.array([json.dumps(cell_json(v, ftype), ensure_ascii=False) for v in arr], dtype=object)
+    return _Cells(csv, js)
+
+
+def _cells(col: pd.Series, ftype: str) -> _Cells:
+    """Format one column chunk the way ``cell_text`` / ``cell_json`` format each of its values."""
+    dtype = col.dtype
+    if isinstance(dtype, np.dtype) and dtype.kind in "biuf":
+        data = col.to_numpy()
+        missing = np.isnan(data) if dtype.kind == "f" else np.zeros(len(data), dtype=bool)
+        return _numeric_cells(data, missing, ftype)
+    if isinstance(dtype, pd.BooleanDtype | pd.Int64Dtype | pd.Int32Dtype | pd.Int16Dtype
+                  | pd.Int8Dtype | pd.UInt64Dtype | pd.UInt32Dtype | pd.UInt16Dtype
+                  | pd.UInt8Dtype | pd.Float64Dtype):
+        mask = col.isna().to_numpy()
+        numpy_type = dtype.numpy_dtype
+        fill = False if numpy_type.kind == "b" else (np.nan if numpy_type.kind == "f" else 0)
+        data = col.to_numpy(dtype=numpy_type, na_value=fill)
+        if numpy_type.kind == "f":
+            mask = mask | np.isnan(data)
+        return _numeric_cells(data, mask, ftype)
+    if (isinstance(dtype, np.dtype) and dtype.kind == "O") or isinstance(dtype, pd.StringDtype):
+        return _object_cells(col.to_numpy(dtype=object), ftype)
+    # other dtypes (dates, categories, ...): the values exactly as iterating the column yields them
+    return _object_cells(np.fromiter(iter(col), dtype=object, count=len(col)), ftype)
+
+
+# --- streaming writers -----------------------------------------------------------------------
+
+def _chunks(frame: pd.DataFrame, schema: dict[str, Any], size: int) -> Iterator[list[_Cells]]:
+    """The formatted columns of each chunk of sorted rows."""
+    order = sort_positions(frame, schema)
+    fields = [(f["name"], f.get("type", "string")) for f in schema["fields"]]
+    for start in range(0, len(order), size):
+        pos = order[start:start + size]
+        cols = []
+        for name, ftype in fields:
+            if name in frame.columns:
+                cols.append(_cells(frame[name].take(pos), ftype))
+            else:
+                cols.append(_Cells(np.full(len(pos), "", dtype=object),
+                                   np.full(len(pos), "null", dtype=object)))
+        yield cols
+
+
+def _json_template(names: list[str]) -> str:
+    """One JSON row object as a %-template, laid out as json.dumps(indent=1) lays it out."""
+    keys = [encode_basestring(n).replace("%", "%%") + ": %s" for n in names]
+    return " {\n  " + ",\n  ".join(keys) + "\n }"
+
+
+def write_streams(frame: pd.DataFrame, schema: dict[str, Any], csv_out: IO[bytes] | None,
+                  json_out: IO[bytes] | None, chunk_rows: int = CHUNK_ROWS) -> int:
+    """Write the CSV and/or JSON of a frame to binary streams, chunk by chunk; return the rows."""
     names = field_names(schema)
-    lines = [",".join(_quote(n) for n in names)]
-    for row in ordered(frame, schema).itertuples(index=False, name=None):
-        lines.append(",".join(_quote(cell_text(v, t)) for v, t in zip(row, types, strict=True)))
-    return ("\n".join(lines) + "\n").encode("utf-8")
+    if csv_out is not None:
+        csv_out.write((",".join(quote(n) for n in names) + "\n").encode("utf-8"))
+    template = _json_template(names)
+    rows = 0
+    for cols in _chunks(frame, schema, chunk_rows):
+        if csv_out is not None:
+            body = "\n".join(map(",".join, zip(*(c.csv for c in cols), strict=True)))
+            csv_out.write((body + "\n").encode("utf-8"))
+        if json_out is not None:
+            body = ",\n".join(map(template.__mod__, zip(*(c.json for c in cols), strict=True)))
+            json_out.write((("[\n" if rows == 0 else ",\n") + body).encode("utf-8"))
+        rows += len(cols[0].csv) if cols else 0
+    if json_out is not None:
+        json_out.write(b"\n]\n" if rows else b"[]\n")
+    return rows
+
+
+def write_tables(frame: pd.DataFrame, schema: dict[str, Any], csv_path: Path | None,
+                 json_path: Path | None) -> int:
+    """Write the resource's CSV and/or JSON file (rows sorted once); return the row count."""
+    with ExitStack() as stack:
+        csv_out = stack.enter_context(csv_path.open("wb")) if csv_path else None
+        json_out = stack.enter_context(json_path.open("wb")) if json_path else None
+        return write_streams(frame, schema, csv_out, json_out)
+
+
+def write_csv(frame: pd.DataFrame, schema: dict[str, Any], path: Path) -> int:
+    """UTF-8, comma, header row, '\\n' line endings, schema column order; return the rows."""
+    return write_tables(frame, schema, path, None)
+
+
+def write_json(frame: pd.DataFrame, schema: dict[str, Any], path: Path) -> int:
+    """A JSON array of objects with schema key order and typed values; return the rows."""
+    return write_tables(frame, schema, None, path)
+
+
+def to_csv_bytes(frame: pd.DataFrame, schema: dict[str, Any]) -> bytes:
+    """The CSV of ``write_csv`` in memory (small frames, tests)."""
+    buf = io.BytesIO()
+    write_streams(frame, schema, buf, None)
+    return buf.getvalue()
 
 
 def to_json_bytes(frame: pd.DataFrame, schema: dict[str, Any]) -> bytes:
-    """A JSON array of objects with schema key order and typed values."""
-    types = [f.get("type", "string") for f in schema["fields"]]
-    names = field_names(schema)
-    rows = [{n: cell_json(v, t) for n, v, t in zip(names, row, types, strict=True)}
-            for row in ordered(frame, schema).itertuples(index=False, name=None)]
-    return (json.dumps(rows, ensure_ascii=False, indent=1) + "\n").encode("utf-8")
+    """The JSON of ``write_json`` in memory (small frames, tests)."""
+    buf = io.BytesIO()
+    write_streams(frame, schema, None, buf)
+    return buf.getvalue()
 
 
-def read_csv_strings(path: Path) -> pd.DataFrame:
-    """Read a published CSV with every cell as a string ('' for empty)."""
-    return pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
+def read_csv_strings(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
+    """Read a published CSV with every cell as a string ('' for empty), optionally some columns."""
+    return pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8", usecols=columns)

@@ -12,7 +12,7 @@ from frictionless import Package, Schema
 from frictionless import Resource as FResource
 
 from opendata.model import Build, Issue, Resource
-from opendata.tables import load_schema, to_csv_bytes
+from opendata.tables import load_schema, write_csv
 
 log = logging.getLogger(__name__)
 PER_GROUP = 20  # report entries per repeated finding before "… and N more"
@@ -115,7 +115,7 @@ def resource_issues(res: Resource, source: str) -> list[Issue]:
     """Frictionless check of one built resource against its Table Schema, foreign keys left out."""
     schema = {k: v for k, v in load_schema(res.schema_path).items() if k != "foreignKeys"}
     with tempfile.TemporaryDirectory() as tmp:
-        (Path(tmp) / "data.csv").write_bytes(to_csv_bytes(res.frame, schema))
+        write_csv(res.frame, schema, Path(tmp) / "data.csv")
         report = FResource(path="data.csv", basepath=tmp,
                            schema=Schema.from_descriptor(schema)).validate()
     return [_issue(err, source, res.name) for task in report.tasks for err in task.errors]

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from opendata.tables import primary_key, read_csv_strings
+import numpy as np
+import pandas as pd
+
+from opendata.tables import primary_key
 
 BUMPS = ("major", "minor", "patch")
 VOLATILE_KEYS = ("version", "created", "hash", "bytes")  # differ by design, not a change
@@ -83,21 +87,117 @@ def _schema_changes(old: dict[str, Any], new: dict[str, Any]) -> tuple[list[str]
     return notes, bump
 
 
-def _rows(path: Path, key: list[str]) -> dict[tuple[str, ...], dict[str, str]]:
-    frame = read_csv_strings(path)
-    cols = key or list(frame.columns)
-    return {tuple(r[c] for c in cols): r for r in frame.to_dict("records")}
+CHUNK_ROWS = 200_000  # rows read at a time when diffing published CSVs
+_HASH_KEYS = ("opendata-diff-k1", "opendata-diff-k2")  # two 64-bit hashes: 128-bit keys
+
+
+def _csv_chunks(path: Path, columns: list[str] | None = None) -> Iterator[pd.DataFrame]:
+    """A published CSV in chunks of rows, every cell as published text ('' for empty)."""
+    yield from pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8",
+                           usecols=columns, chunksize=CHUNK_ROWS)
+
+
+def _header(path: Path) -> list[str]:
+    return list(pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8",
+                            nrows=0).columns)
+
+
+def _key_frame(chunk: pd.DataFrame, key: list[str]) -> pd.DataFrame:
+    """The key columns by position (a key column the file lacks counts as empty)."""
+    return pd.DataFrame({i: chunk[c] if c in chunk.columns else "" for i, c in enumerate(key)},
+                        index=chunk.index)
+
+
+def _hashes(path: Path, key: list[str], common: list[str]) -> pd.DataFrame:
+    """Per row: 128-bit hash of the key, 64-bit hash of the common columns, row number.
+
+    Only the last row of a repeated key counts (as when rows were collected in a dict).
+    """
+    parts, start = [], 0
+    for chunk in _csv_chunks(path):
+        keys = _key_frame(chunk, key)
+        parts.append(pd.DataFrame({
+            "k1": pd.util.hash_pandas_object(keys, index=False, hash_key=_HASH_KEYS[0]).to_numpy(),
+            "k2": pd.util.hash_pandas_object(keys, index=False, hash_key=_HASH_KEYS[1]).to_numpy(),
+            "row": pd.util.hash_pandas_object(chunk[common], index=False).to_numpy()
+            if common else np.zeros(len(chunk), dtype=np.uint64),
+            "pos": np.arange(start, start + len(chunk))}))
+        start += len(chunk)
+    frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
+        {"k1": [], "k2": [], "row": [], "pos": []}, dtype=np.uint64)
+    return frame[~frame.duplicated(["k1", "k2"], keep="last")]
+
+
+def _rows_at(path: Path, positions: np.ndarray, columns: list[str]) -> pd.DataFrame:
+    """The rows at the sorted positions: the given columns named 0..n-1 by position."""
+    wanted = np.zeros(int(positions.max()) + 1 if len(positions) else 0, dtype=bool)
+    wanted[positions] = True
+    parts, start = [], 0
+    for chunk in _csv_chunks(path) if len(positions) else ():
+        sel = np.zeros(len(chunk), dtype=bool)
+        sel[:max(0, min(len(chunk), len(wanted) - start))] = wanted[start:start + len(chunk)]
+        parts.append(_key_frame(chunk, columns)[sel])
+        start += len(chunk)
+        if start >= len(wanted):
+            break
+    if not parts:
+        return pd.DataFrame({i: pd.Series([], dtype=object) for i in range(len(columns))})
+    return pd.concat(parts).reset_index(drop=True)
+
+
+def _sorted_keys(path: Path, positions: np.ndarray, key: list[str]) -> list[list[str]]:
+    """The keys of the rows at the positions, in key order (tuple order of their texts)."""
+    rows = _rows_at(path, np.sort(positions), key)
+    if len(rows) and key:
+        rows = rows.sort_values(by=list(range(len(key))), kind="mergesort")
+    return [[str(v) for v in r] for r in rows.values.tolist()]
+
+
+def _changed_cells(old: Path, new: Path, pairs: pd.DataFrame, key: list[str],
+                   common: list[str]) -> list[dict[str, Any]]:
+    """Cells that differ between rows with the same key: key order, then column order."""
+    pairs = pairs.sort_values("pos_new")
+    b = _rows_at(new, pairs["pos_new"].to_numpy(), [*key, *common])
+    a = _rows_at(old, np.sort(pairs["pos_old"].to_numpy()), common)
+    a.index = np.sort(pairs["pos_old"].to_numpy())
+    a = a.loc[pairs["pos_old"].to_numpy()].reset_index(drop=True)  # aligned with b's rows
+    nk = len(key)
+    order = b.sort_values(by=list(range(nk)), kind="mergesort").index.to_numpy() if nk \
+        else np.arange(len(b))
+    a, b = a.iloc[order].reset_index(drop=True), b.iloc[order].reset_index(drop=True)
+    found = []
+    for ci in range(len(common)):
+        nv, ov = b[nk + ci].to_numpy(dtype=object), a[ci].to_numpy(dtype=object)
+        rows = np.flatnonzero(nv != ov)
+        found.append(pd.DataFrame({"row": rows, "col": ci, "old": ov[rows], "new": nv[rows]}))
+    cells = pd.concat(found, ignore_index=True).sort_values(["row", "col"], kind="mergesort")
+    keys = b.iloc[cells["row"].to_numpy(), :nk].values.tolist()
+    return [{"key": [str(v) for v in k], "field": common[c], "old": str(o), "new": str(n)}
+            for k, c, o, n in zip(keys, cells["col"].tolist(), cells["old"].tolist(),
+                                  cells["new"].tolist(), strict=True)]
 
 
 def _data_changes(old: Path, new: Path, key: list[str], rc: ResourceChanges) -> str | None:
-    a, b = _rows(old, key), _rows(new, key)
-    rc.old_rows = len(a)
-    rc.added = [list(k) for k in sorted(set(b) - set(a))]
-    rc.removed = [list(k) for k in sorted(set(a) - set(b))]
-    for k in sorted(set(a) & set(b)):
-        for col, val in b[k].items():
-            if col in a[k] and a[k][col] != val:
-                rc.changed.append({"key": list(k), "field": col, "old": a[k][col], "new": val})
+    """Added, removed and changed rows by primary key, from row hashes (no row held in memory).
+
+    Two chunked passes per file: hash every row's key and content, join the hashes on the key,
+    then read back only the rows that were added, removed or changed.
+    """
+    head_old, head_new = _header(old), _header(new)
+    key_old, key_new = key or head_old, key or head_new
+    common = [c for c in head_new if c in head_old]
+    ha = _hashes(old, key_old, common)
+    hb = _hashes(new, key_new, common)
+    rc.old_rows = len(ha)
+    joined = ha.merge(hb, on=["k1", "k2"], how="outer", suffixes=("_old", "_new"), indicator=True)
+    added = joined.loc[joined["_merge"] == "right_only", "pos_new"].to_numpy(dtype=np.int64)
+    removed = joined.loc[joined["_merge"] == "left_only", "pos_old"].to_numpy(dtype=np.int64)
+    both = joined[(joined["_merge"] == "both") & (joined["row_old"] != joined["row_new"])]
+    rc.added = _sorted_keys(new, added, key_new)
+    rc.removed = _sorted_keys(old, removed, key_old)
+    pairs = pd.DataFrame({"pos_old": both["pos_old"].to_numpy(dtype=np.int64),
+                          "pos_new": both["pos_new"].to_numpy(dtype=np.int64)})
+    rc.changed = _changed_cells(old, new, pairs, key_new, common) if len(pairs) else []
     if rc.added or rc.removed:
         return "minor"
     return "patch" if rc.changed else None

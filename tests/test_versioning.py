@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import csv
 import json
+import random
 import shutil
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
-from helpers import copy_config, copy_raw, opendata, tree_hashes
+from helpers import REPO, copy_config, copy_raw, opendata, tree_hashes
 
 from opendata import config as config_mod
-from opendata import pipeline, store
+from opendata import pipeline, store, versioning
 from opendata.paths import Paths
-from opendata.versioning import diff, next_version, summary
+from opendata.versioning import ResourceChanges, diff, next_version, summary
 
 PKG = "integration_measures"
 
@@ -210,3 +212,87 @@ def test_dry_run_prints_version_and_writes_nothing(base: Path, tmp_path: Path) -
     assert {k: v for k, v in after.items() if not k.startswith("state/")} == \
         {k: v for k, v in before.items() if not k.startswith("state/")}
     assert not any(p.name.startswith(".staging-") for p in (data / "published" / PKG).iterdir())
+
+
+# --- the columnar diff against the dict-of-rows diff it replaced (kept here as the reference) -----
+
+def _ref_rows(path: Path, key: list[str]) -> dict[tuple[str, ...], dict[str, str]]:
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
+    cols = key or list(frame.columns)
+    return {tuple(r[c] for c in cols): r for r in frame.to_dict("records")}
+
+
+def _ref_data_changes(old: Path, new: Path, key: list[str], rc: ResourceChanges) -> str | None:
+    a, b = _ref_rows(old, key), _ref_rows(new, key)
+    rc.added = [list(k) for k in sorted(set(b) - set(a))]
+    rc.removed = [list(k) for k in sorted(set(a) - set(b))]
+    for k in sorted(set(a) & set(b)):
+        for col, val in b[k].items():
+            if col in a[k] and a[k][col] != val:
+                rc.changed.append({"key": list(k), "field": col, "old": a[k][col], "new": val})
+    if rc.added or rc.removed:
+        return "minor"
+    return "patch" if rc.changed else None
+
+
+VALUES = ["BEISPIEL", "", "Komma, Text", 'Zitat "x"', "Zeile\nzwei", "ä", "Ä", "z", "10", "9", "-0",
+          "1e20", " ", "a"]
+
+
+def _random_table(rng: random.Random, names: list[str], n: int) -> list[list[str]]:
+    return [[f"id{rng.randrange(n * 2):03d}" if c == "id" else rng.choice(VALUES) for c in names]
+            for _ in range(n)]
+
+
+def _write_csv(path: Path, names: list[str], rows: list[list[str]]) -> Path:
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        w = csv.writer(fh, lineterminator="\n")
+        w.writerow(names)
+        w.writerows(rows)
+    return path
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_columnar_diff_equals_reference(seed: int, tmp_path: Path,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Random example tables (duplicate keys, reordered/added/dropped columns, no key, hostile
+    text), read in chunks of 3 rows: the same added, removed and changed cells, in the same order."""
+    monkeypatch.setattr(versioning, "CHUNK_ROWS", 3)
+    rng = random.Random(seed)
+    old_names = ["id", "year", "value", "note"]
+    new_names = rng.choice([old_names, ["year", "id", "note", "value"], [*old_names, "extra"],
+                            ["id", "year", "value"], ["note", "value", "year", "id"]])
+    key = rng.choice([["id"], ["id", "year"], ["year", "id"], [], ["value"]])
+    old_rows = _random_table(rng, old_names, rng.randrange(0, 25))
+    by_name = [dict(zip(old_names, r, strict=True)) for r in old_rows]
+    new_rows = []
+    for r in by_name:
+        if rng.random() < 0.15:
+            continue  # removed
+        if rng.random() < 0.3:
+            r = {**r, rng.choice(old_names[1:]): rng.choice(VALUES)}  # revised cell
+        new_rows.append([r.get(c, rng.choice(VALUES)) for c in new_names])
+    new_rows += _random_table(rng, new_names, rng.randrange(0, 6))  # added (maybe duplicate keys)
+    rng.shuffle(new_rows)
+    a = _write_csv(tmp_path / "old.csv", old_names, old_rows)
+    b = _write_csv(tmp_path / "new.csv", new_names, new_rows)
+    want, got = ResourceChanges(), ResourceChanges()
+    assert versioning._data_changes(a, b, key, got) == _ref_data_changes(a, b, key, want)
+    assert got.as_dict() == want.as_dict()
+
+
+def test_columnar_diff_on_real_release_against_edited_copy(tmp_path: Path) -> None:
+    """A published-style CSV with a revised, an added and a removed row, in chunks."""
+    src = REPO / "tests" / "golden" / "integration_statistics" / "data" / "protection_seekers.csv"
+    frame = pd.read_csv(src, dtype=str, keep_default_na=False)
+    edited = frame.drop(index=[3, 40]).copy()
+    edited.loc[5, "value"] = "12345"
+    edited = pd.concat([edited, frame.iloc[[7]].assign(indicator="BEISPIEL")])
+    edited.to_csv(tmp_path / "new.csv", index=False, lineterminator="\n")
+    key = ["region_key", "reference_date", "protection_status_code", "sex_code", "citizenship_code",
+           "indicator"]
+    want, got = ResourceChanges(), ResourceChanges()
+    assert versioning._data_changes(src, tmp_path / "new.csv", key, got) == "minor"
+    _ref_data_changes(src, tmp_path / "new.csv", key, want)
+    assert got.as_dict() == want.as_dict()
+    assert len(got.added) == 1 and len(got.removed) == 2 and len(got.changed) == 1
