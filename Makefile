@@ -23,5 +23,6 @@ lint: $(STAMP)
 test: lint               ## lint, type check and the whole test suite
 	$(BIN)/pytest -q
 
-bench: $(STAMP)          ## whole-process timings: full run vs. no-change rerun
+bench: $(STAMP)          ## whole-process timings: full run vs. no-change rerun; validation rows/s
 	$(BIN)/python benchmarks/run_bench.py
+	$(BIN)/python benchmarks/validate_bench.py
