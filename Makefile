@@ -23,5 +23,8 @@ lint: $(STAMP)
 test: lint               ## lint, type check and the whole test suite
 	$(BIN)/pytest -q
 
-bench: $(STAMP)          ## whole-process timings: full run vs. no-change rerun
+bench: $(STAMP)          ## whole runs; validation, transform and release writing at 10×–1000× (synthetic)
 	$(BIN)/python benchmarks/run_bench.py
+	$(BIN)/python benchmarks/validate_bench.py
+	$(BIN)/python benchmarks/bench_transform.py
+	$(BIN)/python benchmarks/bench_publish.py

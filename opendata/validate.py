@@ -8,11 +8,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from frictionless import Package, Schema
+from frictionless import FrictionlessException, Package, Schema
 from frictionless import Resource as FResource
 
+from opendata import fastcheck
 from opendata.model import Build, Issue, Resource
-from opendata.tables import load_schema, write_csv
+from opendata.tables import load_schema, to_csv_bytes
 
 log = logging.getLogger(__name__)
 PER_GROUP = 20  # report entries per repeated finding before "… and N more"
@@ -98,31 +99,75 @@ def _issue(err: Any, source: str, resource: str) -> Issue:
                  row=(row - 1) if row else None, field=getattr(err, "field_name", "") or "")
 
 
+def _metadata_issues(package: Package) -> list[Issue] | None:
+    """Descriptor checks by frictionless (no rows read); None when the descriptor is valid."""
+    try:
+        package.to_descriptor(validate=True)
+    except FrictionlessException as exc:
+        return [Issue("error", err.type, err.message, resource="datapackage.json")
+                for err in exc.to_errors()]
+    return None
+
+
+def _frictionless_resource(descriptor: Path, name: str) -> tuple[list[Any], int]:
+    """Full frictionless validation of one resource (the fast engine declined it)."""
+    report = Package(str(descriptor)).validate(name=name)
+    if report.errors:
+        return list(report.errors), 0
+    task = report.tasks[0]
+    return list(task.errors), int(task.stats.get("rows") or 0)
+
+
 def frictionless_issues(descriptor: Path, build: Build) -> tuple[list[Issue], dict[str, int]]:
-    """Validate a staged datapackage.json with frictionless; return issues and row counts."""
-    report = Package(str(descriptor)).validate()
+    """Validate a staged datapackage.json; return issues and row counts.
+
+    Frictionless checks the descriptor (package and resource metadata, no rows); the columnar
+    engine (opendata.fastcheck) checks the rows of every resource with the same findings. A
+    resource the engine declines (see ``fastcheck.Unsupported``) is validated by frictionless.
+    """
+    package = Package(str(descriptor))
+    meta = _metadata_issues(package)
+    if meta is not None:
+        return meta, {}
+    fast = fastcheck.check_package(descriptor)
     issues: list[Issue] = []
     counts: dict[str, int] = {}
-    for task in report.tasks:
-        counts[task.name] = int(task.stats.get("rows") or 0)
-        issues += [_issue(err, _source_of(build, task.name), task.name) for err in task.errors]
-    for err in report.errors:
-        issues.append(Issue("error", err.type, err.message, resource="datapackage.json"))
+    for res in package.resources:
+        source = _source_of(build, res.name)
+        try:
+            res.to_descriptor(validate=True)
+        except FrictionlessException as exc:
+            issues += [_issue(err, source, res.name) for err in exc.to_errors()]
+            counts[res.name] = 0
+            continue
+        result = fast.get(res.name)
+        if isinstance(result, fastcheck.TableResult):
+            found, counts[res.name] = result.errors, result.rows
+        else:
+            log.info("frictionless validates %s row by row: %s", res.name, result)
+            found, counts[res.name] = _frictionless_resource(descriptor, res.name)
+        issues += [_issue(err, source, res.name) for err in found]
     return issues, counts
 
 
 def resource_issues(res: Resource, source: str) -> list[Issue]:
-    """Frictionless check of one built resource against its Table Schema, foreign keys left out."""
+    """Check of one built resource against its Table Schema, foreign keys left out."""
     schema = {k: v for k, v in load_schema(res.schema_path).items() if k != "foreignKeys"}
-    with tempfile.TemporaryDirectory() as tmp:
-        write_csv(res.frame, schema, Path(tmp) / "data.csv")
-        report = FResource(path="data.csv", basepath=tmp,
-                           schema=Schema.from_descriptor(schema)).validate()
-    return [_issue(err, source, res.name) for task in report.tasks for err in task.errors]
+    data = to_csv_bytes(res.frame, schema)
+    try:
+        found = fastcheck.check_csv(data, schema, name=res.name).errors
+    except fastcheck.Unsupported:
+        with tempfile.TemporaryDirectory() as tmp:
+            (Path(tmp) / "data.csv").write_bytes(data)
+            report = FResource(path="data.csv", basepath=tmp,
+                               schema=Schema.from_descriptor(schema)).validate()
+        found = [err for task in report.tasks for err in task.errors]
+    return [_issue(err, source, res.name) for err in found]
 
 
 def validate(build: Build, descriptor: Path) -> Report:
-    """Frictionless validation of the staged package plus the builder's custom checks."""
+    """Validation of the staged package (descriptor by frictionless, rows by the columnar engine)
+    plus the builder's custom checks."""
     issues, counts = frictionless_issues(descriptor, build)
     report = Report(build.package, list(build.issues) + issues, counts,
                     list(build.meta.get("dropped", [])))

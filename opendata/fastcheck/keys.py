@@ -1,0 +1,166 @@
+"""Keys across all batches: one dictionary per key column, duplicates and lookups on integer ids.
+
+A key column is kept as the dictionary indices of every batch (4 bytes a row) and unified at the
+end. Values are compared as frictionless compares them: parsed (``"01"`` and ``"1"`` are the same
+integer), missing and wrongly typed cells as None.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from opendata.fastcheck.cells import FieldCheck
+
+_RADIX_LIMIT = 1 << 62
+_DICT = pa.dictionary(pa.int32(), pa.string())
+
+
+@dataclass
+class KeyColumn:
+    """One column over the whole table: distinct raw texts, row indices into them, parsed values."""
+
+    raw: pa.Array  # distinct texts (unified dictionary)
+    index: np.ndarray  # per row: position in ``raw``
+    canon: pa.Array  # per distinct text: the parsed value (null: missing or wrong type)
+
+    @classmethod
+    def build(cls, chunks: list[pa.DictionaryArray], check: FieldCheck | None) -> KeyColumn:
+        """Unify the batches' dictionaries; parse the distinct texts with the field's rules."""
+        if not chunks:
+            raw = pa.array([], pa.string())
+            index = np.zeros(0, dtype=np.int32)
+        else:
+            unified = pa.chunked_array(chunks, _DICT).unify_dictionaries()
+            raw = unified.chunk(0).dictionary
+            index = np.concatenate([c.indices.to_numpy(zero_copy_only=False) for c in unified.chunks])
+        if check is None:  # a referenced field the header does not carry: every value None
+            return cls(raw, index, pa.nulls(len(raw), pa.string()))
+        return cls(raw, index, check.canonical(raw))
+
+    @classmethod
+    def absent(cls, rows: int) -> KeyColumn:
+        """A field missing from the table: None in every row."""
+        return cls(pa.array([""], pa.string()), np.zeros(rows, dtype=np.int32),
+                   pa.nulls(1, pa.string()))
+
+    def ids(self) -> tuple[np.ndarray, int, np.ndarray]:
+        """Per distinct text: an id equal for equal parsed values; the id count; the null mask."""
+        enc = pc.dictionary_encode(self.canon, null_encoding="encode")
+        ids = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+        return ids, len(enc.dictionary), np.asarray(self.canon.is_null().to_numpy(zero_copy_only=False))
+
+    def value(self, row: int) -> str:
+        """The raw text of one row."""
+        return str(self.raw[int(self.index[row])].as_py())
+
+
+def _combine(parts: list[tuple[np.ndarray, int]]) -> np.ndarray:
+    """Mixed-radix composite of per-row ids, re-densified whenever it would overflow int64."""
+    comp, size = parts[0][0].astype(np.int64), parts[0][1]
+    for ids, n in parts[1:]:
+        if size * max(n, 1) >= _RADIX_LIMIT:
+            enc = pc.dictionary_encode(pa.array(comp))
+            comp = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+            size = len(enc.dictionary)
+        comp = comp * max(n, 1) + ids
+        size *= max(n, 1)
+    return comp
+
+
+def _strictly_increasing(values: np.ndarray) -> bool:
+    return bool(len(values) < 2 or np.all(values[1:] > values[:-1]))
+
+
+def duplicates(columns: list[KeyColumn], *, skip_all_null: bool, skip_any_null: bool = False,
+               ) -> tuple[dict[int, int], np.ndarray]:
+    """Rows whose parsed key repeats an earlier row: {row: previous row}, plus the all-None rows.
+
+    Fast path: when parsing is one-to-one on every column, ids ranked in text order make the
+    composite strictly increasing for a table sorted by its key (as tables.py writes them);
+    otherwise a stable sort finds the repeats.
+    """
+    rows = len(columns[0].index) if columns else 0
+    per_col = [c.ids() for c in columns]
+    nulls = [null[c.index] for c, (_, _, null) in zip(columns, per_col, strict=True)]
+    all_null = np.logical_and.reduce(nulls) if nulls else np.zeros(rows, dtype=bool)
+    skip = np.logical_or.reduce(nulls) if skip_any_null else (all_null if skip_all_null else None)
+    one_to_one = all(n == len(c.raw) for c, (_, n, _) in zip(columns, per_col, strict=True))
+    if one_to_one:
+        ranks = []
+        for c in columns:
+            order = pc.sort_indices(c.raw).to_numpy(zero_copy_only=False)
+            rank = np.empty(len(order), dtype=np.int64)
+            rank[order] = np.arange(len(order), dtype=np.int64)
+            ranks.append((rank[c.index], len(order)))
+        comp = _combine(ranks)
+        if _strictly_increasing(comp if skip is None else comp[~skip]):
+            return {}, np.flatnonzero(all_null)
+    comp = _combine([(ids[c.index], n) for c, (ids, n, _) in zip(columns, per_col, strict=True)])
+    candidates = np.arange(rows) if skip is None else np.flatnonzero(~skip)
+    order = candidates[np.argsort(comp[candidates], kind="stable")]
+    same = comp[order[1:]] == comp[order[:-1]]
+    later, earlier = order[1:][same], order[:-1][same]
+    return dict(zip(later.tolist(), earlier.tolist(), strict=True)), np.flatnonzero(all_null)
+
+
+@dataclass
+class Reference:
+    """The parsed key values of a referenced resource (rows whose key is all None left out)."""
+
+    single: pa.Array | None  # one-field keys: distinct parsed values
+    tuples: set[tuple[Any, ...]] | None  # several fields: distinct parsed tuples
+
+    @classmethod
+    def of(cls, columns: list[KeyColumn]) -> Reference:
+        """Collect the reference values of one foreign key."""
+        if len(columns) == 1:
+            c = columns[0]
+            used = np.unique(c.index) if len(c.index) else np.zeros(0, dtype=np.int64)
+            values = c.canon.take(pa.array(used, pa.int64())).drop_null()
+            return cls(pc.unique(values), None)
+        return cls(None, set(_distinct_tuples(columns, skip_all_null=True).values()))
+
+
+def _distinct_tuples(columns: list[KeyColumn], *, skip_all_null: bool) -> dict[int, tuple[Any, ...]]:
+    """First row of each distinct parsed tuple → the tuple (Python values)."""
+    per_col = [c.ids() for c in columns]
+    comp = _combine([(ids[c.index], n) for c, (ids, n, _) in zip(columns, per_col, strict=True)])
+    _, first = np.unique(comp, return_index=True)
+    canon = [c.canon.to_pylist() for c in columns]
+    out = {}
+    for row in first.tolist():
+        values = tuple(canon[k][int(c.index[row])] for k, c in enumerate(columns))
+        if skip_all_null and all(v is None for v in values):
+            continue
+        out[row] = values
+    return out
+
+
+def _in_reference(canon: pa.Array, ref: pa.Array) -> np.ndarray:
+    """Per parsed value: found among the reference values (Python equality across types)."""
+    numeric = (pa.int64(), pa.float64())
+    if canon.type != ref.type and canon.type in numeric and ref.type in numeric:
+        canon, ref = pc.cast(canon, pa.float64()), pc.cast(ref, pa.float64())
+    if canon.type != ref.type:
+        return np.zeros(len(canon), dtype=bool)
+    return np.asarray(pc.is_in(canon, value_set=ref).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def dangling(columns: list[KeyColumn], ref: Reference) -> np.ndarray:
+    """Rows whose key is not all None and not found in the reference."""
+    if ref.single is not None:
+        c = columns[0]
+        bad = ~_in_reference(c.canon, ref.single) & ~np.asarray(
+            c.canon.is_null().to_numpy(zero_copy_only=False))
+        return np.flatnonzero(bad[c.index])
+    assert ref.tuples is not None
+    per_col = [c.ids() for c in columns]
+    comp = _combine([(ids[c.index], n) for c, (ids, n, _) in zip(columns, per_col, strict=True)])
+    firsts = _distinct_tuples(columns, skip_all_null=True)
+    bad = [comp[row] for row, values in firsts.items() if values not in ref.tuples]
+    return np.flatnonzero(np.isin(comp, np.array(bad, dtype=np.int64))) if bad else np.zeros(0, int)
