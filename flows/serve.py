@@ -20,6 +20,11 @@ def schedule(cfg: Config, cron: str | None = None, timezone: str | None = None) 
                 timezone=timezone or sched.get("timezone", DEFAULT_TZ))
 
 
+def _who(cfg: Config) -> str:
+    """The municipality a deployment serves, for its description."""
+    return cfg.municipality.name if cfg.municipality else str(cfg.catalog["publisher_name"])
+
+
 def serve(cfg: Config, paths: Paths, *, cron: str | None = None, timezone: str | None = None,
           online: bool | None = None, base_url: str = "") -> None:
     """Serve the deployment; global_limit=1 makes an overdue run wait instead of overlapping."""
@@ -29,4 +34,4 @@ def serve(cfg: Config, paths: Paths, *, cron: str | None = None, timezone: str |
               "online": online,  # None: decided per run by whether credentials are configured
               "base_url": base_url}
     nightly.serve(name="nightly", schedules=[schedule(cfg, cron, timezone)], parameters=params,
-                  global_limit=1, description="Fetch, validate and publish the Eisenach open data")
+                  global_limit=1, description=f"Fetch, validate and publish the open data of {_who(cfg)}")

@@ -55,7 +55,7 @@ def _when(value: str) -> Literal:
 
 def _agents(ctx: _Ctx) -> None:
     cat = ctx.config.catalog
-    name = str(cat.get("publisher_name", "Stadt Eisenach"))
+    name = str(cat["publisher_name"])
     ctx.add(ctx.publisher, RDF.type, FOAF.Agent)
     ctx.add(ctx.publisher, FOAF.name, Literal(name, lang="de"))
     ctx.add(ctx.publisher, DCTERMS.type, PUBLISHER_TYPE)
@@ -199,7 +199,7 @@ def build_graph(config: Config, paths: Paths, pubs: list[Published]) -> Graph:
     cat = config.catalog
     node = URIRef(ctx.base + "#catalog")
     ctx.add(node, RDF.type, DCAT.Catalog)
-    publisher = str(cat.get("publisher_name", "Stadt Eisenach"))
+    publisher = str(cat["publisher_name"])
     ctx.add(node, DCTERMS.title, Literal(str(cat.get("title", f"Offene Daten: Integration "
                                                       f"({publisher})")), lang="de"))
     ctx.add(node, DCTERMS.description, Literal(str(cat.get(

@@ -79,7 +79,7 @@ def readme(desc: dict[str, Any], build: Build, config: Config, version: str) -> 
     for res in desc["resources"]:
         lines += _resource_section(res)
     lines += _loading(desc["name"], version, desc)
-    publisher = config.catalog.get("publisher_name", "Stadt Eisenach")
+    publisher = config.catalog["publisher_name"]
     lines += ["## Zitieren / How to cite", "",
               f"{publisher}: {title}, Version {version} ({desc.get('created', '')[:10]}). "
               f"{config.catalog.get('base_url', '')}{build.package}/{version}/", "",

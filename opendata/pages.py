@@ -44,7 +44,7 @@ def _size(n: int) -> str:
 
 def index_html(config: Config, pubs: list[Published]) -> str:
     """The catalog's start page, linking every package page and the DCAT catalog."""
-    publisher = config.catalog.get("publisher_name", "Stadt Eisenach")
+    publisher = config.catalog["publisher_name"]
     body = [f"<h1>Offene Daten: Integration – {e(publisher)}</h1>",
             _en(f"Open data on integration – {publisher}"),
             f"<p>Versionierte Datenpakete, veröffentlicht von {e(publisher)}. Alle Dateien "
@@ -141,7 +141,7 @@ def _history(pub: Published, paths: Paths) -> list[str]:
 
 
 def _usage(config: Config, pub: Published) -> list[str]:
-    v, publisher = pub.latest, config.catalog.get("publisher_name", "Stadt Eisenach")
+    v, publisher = pub.latest, config.catalog["publisher_name"]
     base = str(config.catalog.get("base_url", "")).rstrip("/") + "/"
     first = pub.descriptor["resources"][0]["name"] if pub.descriptor.get("resources") else "data"
     cite = (f"{publisher}: {pub.meta.get('title_de', pub.id)}, Version {v} "
@@ -183,7 +183,7 @@ def package_charts(paths: Paths, pub: Published) -> list[charts.Chart]:
 
 def package_html(config: Config, paths: Paths, pub: Published) -> str:
     """The landing page of one package."""
-    m, publisher = pub.meta, config.catalog.get("publisher_name", "Stadt Eisenach")
+    m, publisher = pub.meta, config.catalog["publisher_name"]
     span = temporal(pub)
     body = ['<p><a href="../index.html">Alle Datenpakete / all data packages</a></p>',
             f"<h1>{e(m.get('title_de', pub.id))}</h1>", _en(str(m.get("title_en", ""))),

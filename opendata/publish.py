@@ -129,7 +129,7 @@ def _descriptor(build: Build, pkg: PackageConfig, config: Config, version: str,
                       "path": "https://www.govdata.de/dl-de/by-2-0",
                       "title": "Datenlizenz Deutschland – Namensnennung – Version 2.0",
                       "attribution": attribution(build, config)}],
-        "contributors": [{"title": config.catalog.get("publisher_name", "Stadt Eisenach"),
+        "contributors": [{"title": config.catalog["publisher_name"],
                           "roles": ["publisher"]}],
         "sources": sources, "resources": resources}
     return {k: v for k, v in desc.items() if v is not None}

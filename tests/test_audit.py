@@ -133,7 +133,7 @@ def test_descriptions_say_what_the_data_contains(data: Path) -> None:
         for key in set(frame["region_key"]):
             assert regions[key] in desc["description_en"], (name, key)
     assert "Population by sex: Wartburgkreis 2024." in desc["description_en"]
-    assert "Figures reported by the City of Eisenach: Eisenach, kreisfreie Stadt 2017, 2020." \
+    assert "Figures reported by the city: Eisenach, kreisfreie Stadt 2017, 2020." \
         in desc["description_en"]
     project_readme = (Path(__file__).resolve().parents[1] / "README.md").read_text("utf-8")
     assert "continuous across" not in project_readme

@@ -76,7 +76,8 @@ def make_config(root: Path, fields: list[list[str]], measures: list[list[str]],
     write_table(root / "city" / f"m.{ext}", MEASURES_HEADER, measures)
     entries = [("fields_of_action", "hf"), ("measures", "m")]
     text = f"[settings]\nstatus_review_days = {review_days}\n\n[packages.{PACKAGE}]\n" \
-           'builder = "measures"\n\n[catalog]\npublisher_name = "Testkommune (BEISPIEL)"\n'
+           'builder = "measures"\nmeasures_in_concept = 30\nfields_in_concept = 9\n\n' \
+           '[catalog]\npublisher_name = "Testkommune (BEISPIEL)"\n'
     for res, stem in entries:
         text += (f'\n[[sources]]\nid = "{res}"\nkind = "table"\nlocation = "city/{stem}.{ext}"\n'
                  f'package = "{PACKAGE}"\nschema = "{PACKAGE}/{res}"\nlicense = "dl-de/by-2-0"\n'

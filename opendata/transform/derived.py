@@ -101,24 +101,6 @@ STEPS: list[Step] = [
 ]
 """The derived indicators, in the order they are computed."""
 
-NOT_COVERED = [
-    "Share of foreigners in the population for Thüringen and Deutschland: the foreigners table "
-    "12521-0040 is a Kreis table; for the Kreise it is configured (unverified, fetched by an "
-    "online run), and the embedded data has only the city's figures for Eisenach on 2017-12-31.",
-    "Eisenach after the merger (from 2021-07-01): the Kreis tables 12411, 12531 and 13111 list 16056 "
-    "with '-' (left out here) or not at all, and none of them has municipality rows; only the "
-    "Zensus 2022 population (1000A-0000, ARS 160630105105) describes the municipality.",
-    "Immigration history for Eisenach and the Wartburgkreis: the embedded Zensus table 1000A-2022 "
-    "covers Deutschland and the Länder only.",
-    "Protection seekers per 1,000 inhabitants for Thüringen and Deutschland: 12531-0043 and "
-    "12411-01-01-4 are embedded for the Kreise 16056 and 16063 only.",
-    "Topic fields legal integration (naturalisations, Einbürgerungsstatistik 12511: no table code "
-    "could be verified yet, see config/opendata.toml), child day-care and language skills, "
-    "education, health, housing, crime, intercultural opening and subjective indicators: no "
-    "embedded source.",
-]
-
-
 def select(frame: pd.DataFrame, match: Match) -> pd.DataFrame:
     """The rows matching every condition of ``match``."""
     mask = np.ones(len(frame), dtype=bool)
@@ -243,4 +225,4 @@ def compute(frames: Frames, keys: Keys, expected_absent: frozenset[str] = frozen
     for col in ("value", "numerator", "denominator"):
         out[col] = out[col].astype("float64")
     out["period"] = out["period"].astype("Int64")
-    return out, missing + NOT_COVERED, sources
+    return out, missing, sources

@@ -24,13 +24,13 @@ INDICATORS: dict[str, tuple[str, str, str, str, str]] = {
     "PRS001": ("Personen", "Persons", "count", "official", _ZENSUS + " (value variable PRS001)."),
     "PRS018": ("Personen", "Persons", "count", "official", _ZENSUS + " (value variable PRS018)."),
     "city_inhabitants": ("Einwohner (Angabe der Stadt)", "Inhabitants (reported by the city)",
-                         "count", "city", "Inhabitants of Eisenach as reported by the city or the press."),
+                         "count", "city", "Inhabitants as reported by the city or the press."),
     "city_foreigners": ("Ausländer (Angabe der Stadt)", "Foreigners (reported by the city)", "count",
-                        "city", "Foreign residents of Eisenach as reported by the city (countries "
-                        "of origin according to the Central Register of Foreigners, AZR)."),
+                        "city", "Foreign residents as reported by the city (countries "
+                        "of origin as the city gives them; see the row's source)."),
     "city_asylum_seekers_refugees": ("Asylsuchende und Flüchtlinge (Angabe der Stadt)",
                                      "Asylum seekers and refugees (reported by the city)", "count",
-                                     "city", "Asylum seekers and refugees in Eisenach as reported "
+                                     "city", "Asylum seekers and refugees as reported "
                                      "by the city."),
     "city_foreigners_share": ("Ausländeranteil (Angabe der Stadt)",
                               "Share of foreigners (reported by the city)", "percent", "city",

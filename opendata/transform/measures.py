@@ -30,10 +30,8 @@ from opendata.transform.measures_normalise import (
 
 log = logging.getLogger(__name__)
 
-# Part 2 of the concept: nine fields of action with 30 measures (city announcement,
-# eisenachonline.de, "Integrationskonzept der Stadt Eisenach ist online").
-MEASURES_IN_CONCEPT = 30
-FIELDS_IN_CONCEPT = 9
+CONCEPT_KEYS = ("measures_in_concept", "fields_in_concept")
+"""Package settings: how many measures and fields of action the municipality's concept has."""
 SCHEMA_PACKAGE = "integration_measures"
 NOTES = [
     "Empty cells mean 'not known yet': only id and title of a measure are required, nothing "
@@ -119,18 +117,30 @@ def summary(measures: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["dimension", "field_of_action", "status", "count"])
 
 
-def _coverage(measures: pd.DataFrame, fields: pd.DataFrame) -> tuple[list[str], dict[str, int]]:
+def _concept(package: PackageConfig, config: Config) -> dict[str, int]:
+    """The concept's numbers of measures and fields of action, from the package config."""
+    out = {}
+    for key in CONCEPT_KEYS:
+        value = package.meta.get(key)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise ConfigError(str(config.path), f"packages.{package.id}", f"'{key}' must be the "
+                              "number the integration concept names (a whole number), got "
+                              f"{value!r}")
+        out[key] = value
+    return out
+
+
+def _coverage(measures: pd.DataFrame, fields: pd.DataFrame,
+              concept: dict[str, int]) -> tuple[list[str], dict[str, int]]:
     current = measures[~measures["removed"].astype(bool)]
     live_fields = fields[~fields["removed"].astype(bool)]
-    counts = {"measures_documented": len(current), "measures_in_concept": MEASURES_IN_CONCEPT,
-              "fields_documented": len(live_fields),
-              "fields_with_title": int((live_fields["title_de"] != "").sum()),
-              "fields_in_concept": FIELDS_IN_CONCEPT}
-    text = [f"{counts['measures_documented']} of the {MEASURES_IN_CONCEPT} measures of the "
-            "integration concept are documented here; the city adds the others with the "
+    counts = {"measures_documented": len(current), "fields_documented": len(live_fields),
+              "fields_with_title": int((live_fields["title_de"] != "").sum())} | concept
+    text = [f"{counts['measures_documented']} of the {concept['measures_in_concept']} measures "
+            "of the integration concept are documented here; the city adds the others with the "
             "template (templates/).",
-            f"{counts['fields_documented']} of the {FIELDS_IN_CONCEPT} fields of action are "
-            f"listed, {counts['fields_with_title']} of them with a title."]
+            f"{counts['fields_documented']} of the {concept['fields_in_concept']} fields of action "
+            f"are listed, {counts['fields_with_title']} of them with a title."]
     return text, counts
 
 
@@ -202,7 +212,7 @@ def build(package: PackageConfig, config: Config, snapshots: dict[str, Snapshot]
     first_seen = str(m_snap.manifest.get("fetched_at", ""))[:10]
     history = extend_history(measures, read_previous(previous, "measure_status_history"),
                              first_seen)
-    coverage, counts = _coverage(measures, fields)
+    coverage, counts = _coverage(measures, fields, _concept(package, config))
     resources = _resources(fields, measures, history, f_src.id, m_src.id)
     log.info("%s: built %d measures, %d issues", package.id, len(measures), len(issues))
     meta = {"coverage": coverage, "coverage_counts": counts, "notes": list(NOTES),

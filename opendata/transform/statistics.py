@@ -24,20 +24,22 @@ from opendata.sources import kind_module
 from opendata.sources.table import file_name
 from opendata.tables import field_names, load_schema, primary_key
 from opendata.text import warning_lines
-from opendata.transform import derived, regions
+from opendata.transform import derived, gaps, regions
 from opendata.transform.indicators import INDICATORS, SOURCE_COLUMNS, indicators_frame
 from opendata.transform.stat_checks import check_all
 from opendata.transform.tidy import tidy_city, tidy_genesis
 from opendata.validate import resource_issues
 
 log = logging.getLogger(__name__)
-NOTES = [
-    "Protection seekers (12531-0043): the table has no 'Insgesamt' rows; every total in this "
-    "package computed from it is a sum of detail cells that the source rounds to multiples of 5.",
-    "city_figures are figures reported by the City of Eisenach and the press, not official "
-    "statistics.",
-    "Region keys are strings: read them as text to keep leading zeros.",
-]
+NOTES: dict[str, str] = {
+    "protection_seekers": "Protection seekers (12531-0043): the table has no 'Insgesamt' rows; "
+                          "every total in this package computed from it is a sum of detail cells "
+                          "that the source rounds to multiples of 5.",
+    "city_figures": "city_figures are figures reported by the city and the press, not official "
+                    "statistics.",
+    "": "Region keys are strings: read them as text to keep leading zeros.",
+}
+"""README notes: for a resource when it is in the package ("" = always)."""
 
 
 def schema_path(package: str, resource: str) -> Path:
@@ -171,6 +173,11 @@ def _coverage(built: list[Resource]) -> tuple[list[str], dict[str, str]]:
     return lines, summary
 
 
+def _notes(built: list[Resource]) -> list[str]:
+    names = {"", *(r.name for r in built if len(r.frame))}
+    return [note for name, note in NOTES.items() if name in names]
+
+
 def _dropped_notes(dropped: list[dict[str, object]]) -> list[str]:
     return [f"{d['resource']}: {d['rows']} row(s) of region {d['region_key']} ({d['dates']}) "
             f"left out, {d['reason']}." for d in dropped]
@@ -180,7 +187,7 @@ def _meta(config: Config, package: str, built: list[Resource], missing: list[str
           dropped: list[dict[str, object]], keys: list[str]) -> dict[str, Any]:
     lines, summary = _coverage(built)
     return {"breaks": regions.breaks_text(keys), "coverage": lines, "summary": summary,
-            "missing": missing, "notes": NOTES + _dropped_notes(dropped), "dropped": dropped,
+            "missing": missing, "notes": _notes(built) + _dropped_notes(dropped), "dropped": dropped,
             "rows": {r.name: len(r.frame) for r in built}}
 
 
@@ -202,7 +209,10 @@ def build(package: PackageConfig, config: Config, snapshots: dict[str, Snapshot]
     frames = {r.name: r.frame for r in built}
     keys = {r.name: primary_key(load_schema(r.schema_path)) for r in built}
     unverified = frozenset(s.resource for s in config.sources_for(package.id) if not s.verified)
-    frame, missing, derived_sources = derived.compute(frames, keys, expected_absent=unverified)
+    configured = {s.resource for s in config.sources_for(package.id)}
+    absent = unverified | {n for step in derived.STEPS for n in step.needs if n not in configured}
+    frame, missing, derived_sources = derived.compute(frames, keys, expected_absent=absent)
+    missing += gaps.not_covered(config, package.id, frames, frame)
     der = _resource(package.id, "derived_indicators", frame, [r.sources[0] for r in built])
     issues += check_all(der.frame, keys.get("derived_indicators", primary_key(
         load_schema(der.schema_path))), regions.known_keys(), "", der.name)
