@@ -210,7 +210,7 @@ def write_report(paths: Paths, reports: list[Report], run_id: str) -> Path:
                                "valid": all(r.valid for r in reports),
                                "packages": [r.as_dict() for r in reports]})
     path = paths.reports / f"{ts}-validation.json"
-    path.write_text(body, encoding="utf-8")
+    store.atomic_write(path, body, paths.tmp)
     store.atomic_write(paths.reports / "latest.json", body, paths.tmp)
     return path
 
