@@ -94,6 +94,23 @@ def test_file_system_error_in_a_run_is_a_clear_failure(fetched: Path, tmp_path: 
     assert body["event"] == "failure" and body["exit_code"] == 4 and body["command"] == "run"
 
 
+@pytest.mark.skipif(os.geteuid() == 0, reason="root ignores permissions; the test above covers "
+                    "the same path with a file in the way")
+def test_read_only_published_folder_is_a_clear_failure(fetched: Path, tmp_path: Path) -> None:
+    data = _copy(fetched, tmp_path / "data")
+    (data / "published").mkdir()
+    (data / "published").chmod(0o555)
+    try:
+        res = opendata("publish", "-q", "--data-dir", str(data))
+    finally:
+        (data / "published").chmod(0o755)
+    assert res.returncode == 4, res.stderr[-3000:]
+    assert "Traceback" not in res.stderr
+    assert f"could not write {data / 'published'}" in res.stderr
+    assert "permission denied" in res.stderr and "free of" in res.stderr
+    assert _last_run(data)["exit_code"] == 4 and _failing(data)
+
+
 def test_full_disk_during_the_site_write_is_reported_and_retried(fetched: Path, tmp_path: Path,
                                                                  httpserver: HTTPServer) -> None:
     """ENOSPC (test hook) while writing catalog.ttl after the releases: exit 4, no temporary file
