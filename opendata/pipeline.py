@@ -219,7 +219,7 @@ def _latest_counts(pkg_dir: Path) -> dict[str, int]:
     rel = store.latest_dir(pkg_dir)
     if rel is None:
         return {}
-    return publish.row_counts(publish.Staged(pkg_dir.name, rel, rel / "datapackage.json", pkg_dir))
+    return publish.row_counts(publish.Staged(pkg_dir.name, rel, rel / "datapackage.json"))
 
 
 def _unchanged(pkg: str, pkg_dir: Path, why: str) -> publish.Outcome:

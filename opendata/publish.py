@@ -40,7 +40,7 @@ class Staged:
     package: str
     path: Path
     descriptor: Path
-    pkg_dir: Path  # where the release goes: <data dir>/published/<package>
+    pkg_dir: Path | None = None  # where the release goes (<data dir>/published/<package>); set by stage
 
 
 @dataclass
@@ -187,6 +187,8 @@ def finalize(staged: Staged, build: Build, pkg: PackageConfig, config: Config,
              changes: Changes, version: str, run_id: str, now: datetime | None = None) -> Path:
     """Write the version-dependent files and move the release into place atomically."""
     pkg_dir = staged.pkg_dir
+    if pkg_dir is None:
+        raise ValueError(f"{staged.path} was not staged by publish.stage: no package folder")
     created = (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
     desc = _descriptor(build, pkg, config, version, created, staged.path)
     (staged.path / "datapackage.json").write_text(dump_json(desc), encoding="utf-8")
