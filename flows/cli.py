@@ -14,13 +14,14 @@ from typing import Any
 
 from opendata import config as config_mod
 from opendata import notify, pipeline, runlog, store
-from opendata.errors import ConfigError, LockError, OpendataError
+from opendata.errors import ConfigError, LockError, OpendataError, StorageError, is_file_error
 from opendata.lock import pipeline_lock
 from opendata.paths import Paths, default_data_dir
 
 log = logging.getLogger("opendata")
 EPILOG = """exit codes: 0 published or unchanged, 1 validation failed or unusable input (nothing
-published), 2 usage or config error, 3 fetch failed.
+published), 2 usage or config error, 3 fetch failed, 4 file system error (disk full, read-only,
+permissions).
 examples:
   opendata run                      # the nightly job on ./data (offline without credentials)
   opendata publish --dry-run        # which version would be released, and why
@@ -89,7 +90,20 @@ def _setup_logging(quiet: bool) -> None:
     from opendata.secrets import RedactingFilter
 
     for handler in logging.getLogger().handlers:  # belt and braces: mask any credential value
+        handler.addFilter(KnownErrorsFilter())
         handler.addFilter(RedactingFilter())
+
+
+class KnownErrorsFilter(logging.Filter):
+    """No traceback for an error the CLI reports itself with a clear message (Prefect's engines
+    log every failed task and flow with one); the log line itself stays."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Drop the traceback of an OpendataError or a file system OSError; never drops a record."""
+        exc = record.exc_info[1] if record.exc_info else None
+        if exc is not None and (isinstance(exc, OpendataError) or is_file_error(exc)):
+            record.exc_info, record.exc_text = None, None
+        return True
 
 
 def _context(args: argparse.Namespace) -> tuple[config_mod.Config, Paths]:
@@ -134,7 +148,9 @@ def cmd_run(args: argparse.Namespace, cfg: config_mod.Config, paths: Paths) -> i
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     online = _online(args, cfg)
     from flows.nightly import nightly
+    from flows.tempserver import start_temporary_server
 
+    start_temporary_server()  # dies with this process, even when it is killed
     result = nightly(data_dir=str(paths.data_dir), config_path=str(cfg.path), online=online,
                      dry_run=args.dry_run, base_url=args.base_url or "",
                      allow_mass_removal=args.allow_mass_removal)
@@ -195,6 +211,8 @@ def cmd_verify(args: argparse.Namespace, cfg: config_mod.Config, paths: Paths) -
     for pkg in sorted(cfg.packages):
         found = store.verify_package(paths.package_dir(pkg))
         print(f"{pkg}: {'ok' if not found else f'{len(found)} problem(s)'}")
+        for note in store.pending(paths.package_dir(pkg)):
+            print(f"  note: {note}")  # an interrupted publish that the next run completes
         problems += found
     for p in problems:
         print(f"  {p}")
@@ -268,13 +286,28 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, config_mod.Config, Paths], int
 LOCKED = ("fetch", "validate", "publish", "prune")  # `run`: inside the flow (serve runs too)
 
 
-def _record(paths: Paths, args: argparse.Namespace, started: str, code: int, error: str,
-            result: Any = None) -> None:
+def _record(paths: Paths, args: argparse.Namespace, started: str, code: int, error: str) -> None:
     if args.command not in ("run", "publish") or args.dry_run:
         return
-    runlog.append(paths, {"command": args.command, "started": started, "finished": runlog.now_iso(),
-                          "outcome": "success" if code == 0 else "failed", "exit_code": code,
-                          "error": error[:500]})
+    entry = {"command": args.command, "started": started, "finished": runlog.now_iso(),
+             "outcome": "success" if code == 0 else "failed", "exit_code": code, "error": error[:500]}
+    if code == 0:
+        runlog.append(paths, entry)
+    else:
+        runlog.append_failure(paths, entry)  # never hides the original error
+
+
+def _failed(paths: Paths, args: argparse.Namespace, started: str, exc: OpendataError) -> int:
+    """Print the error, record it (run log, webhook) unless the flow did, return its exit code."""
+    from opendata.secrets import redact
+
+    msg = redact(exc.message)
+    print(f"error: {msg}", file=sys.stderr)
+    if not isinstance(exc, LockError) and not getattr(exc, "opendata_recorded", False):
+        _record(paths, args, started, exc.exit_code, msg)  # a run's flow records its own
+        if args.command in ("run", "publish") and not args.dry_run:
+            notify.failure(msg, args.command, exc.exit_code)
+    return exc.exit_code
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -290,19 +323,15 @@ def main(argv: list[str] | None = None) -> int:
                 code = COMMANDS[args.command](args, cfg, paths)
         else:
             code = COMMANDS[args.command](args, cfg, paths)
+        if args.command != "run":  # a run's flow records its own outcome
+            _record(paths, args, started, code, "")
     except OpendataError as exc:
-        from opendata.secrets import redact
-
-        msg = redact(exc.message)
-        print(f"error: {msg}", file=sys.stderr)
-        if not isinstance(exc, LockError) and not getattr(exc, "opendata_recorded", False):
-            _record(paths, args, started, exc.exit_code, msg)  # a run's flow records its own
-            if args.command in ("run", "publish") and not args.dry_run:
-                notify.failure(msg, args.command, exc.exit_code)
-        return exc.exit_code
+        return _failed(paths, args, started, exc)
+    except OSError as exc:
+        if not is_file_error(exc):
+            raise
+        return _failed(paths, args, started, StorageError.from_oserror(exc, paths.data_dir))
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    if args.command != "run":  # a run's flow records its own outcome
-        _record(paths, args, started, code, "")
     return code

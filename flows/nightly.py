@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -9,11 +10,19 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import State, TaskRun
 from prefect.runtime import flow_run
+from prefect.runtime import task_run as task_run_ctx
 from prefect.tasks import Task
 
 from opendata import config as config_mod
 from opendata import notify, pipeline, runlog
-from opendata.errors import LockError, OpendataError, TransientFetchError
+from opendata.errors import (
+    DeadlineExceeded,
+    LockError,
+    OpendataError,
+    StorageError,
+    TransientFetchError,
+    is_file_error,
+)
 from opendata.lock import pipeline_lock
 from opendata.paths import Paths
 from opendata.secrets import has_credentials, redact
@@ -32,10 +41,16 @@ def transient_only(task_: Task[Any, Any], task_run: TaskRun, state: State[Any]) 
 
 @task(name="fetch", task_run_name="fetch-{source_id}", retries=2, retry_delay_seconds=[30, 120],
       retry_condition_fn=transient_only, timeout_seconds=3600, cache_policy=NO_CACHE)
-def fetch_task(source_id: str, data_dir: str, config_path: str, online: bool) -> dict[str, Any]:
-    """Fetch one source and snapshot it if its content changed."""
+def fetch_task(source_id: str, data_dir: str, config_path: str, online: bool,
+               deadline: float | None = None) -> dict[str, Any]:
+    """Fetch one source and snapshot it if its content changed (by ``deadline``, epoch seconds)."""
     cfg = config_mod.load(Path(config_path))
-    res = pipeline.fetch_source(cfg.source(source_id), cfg, Paths(Path(data_dir)), online=online)
+    try:
+        res = pipeline.fetch_source(cfg.source(source_id), cfg, Paths(Path(data_dir)),
+                                    online=online, deadline=deadline)
+    except TransientFetchError as exc:
+        _no_retry_past(deadline, cfg, exc)
+        raise
     if res.note:
         get_run_logger().warning(res.note)
     else:
@@ -43,6 +58,19 @@ def fetch_task(source_id: str, data_dir: str, config_path: str, online: bool) ->
                               res.snapshot.name if res.snapshot else "-")
     return {"source": res.source, "snapshot": str(res.snapshot or ""), "changed": res.changed,
             "mode": res.mode, "note": res.note}
+
+
+def _no_retry_past(deadline: float | None, cfg: config_mod.Config, exc: TransientFetchError) -> None:
+    """A task retry that could only start after the source's deadline fails the source now."""
+    if deadline is None:
+        return
+    attempt = int(task_run_ctx.run_count or 1)
+    delays = task_retries(cfg)["retry_delay_seconds"] or [0.0]
+    if attempt > task_retries(cfg)["retries"]:
+        return  # the last attempt: its own message says it gave up
+    wait = delays[min(attempt, len(delays)) - 1]
+    if time.time() + wait >= deadline:
+        raise DeadlineExceeded(exc.source, pipeline.source_deadline(cfg), exc.message) from exc
 
 
 def task_retries(cfg: config_mod.Config) -> dict[str, Any]:
@@ -78,7 +106,8 @@ def _steps(data_dir: str, config_path: str, online: bool | None, dry_run: bool,
         get_run_logger().info("mode: %s", "online" if online else
                               "offline (no API credentials configured; newest raw snapshots)")
     fetch = fetch_task.with_options(**task_retries(cfg))
-    fetched = [fetch(s.id, data_dir, config_path, online) for s in cfg.sources]
+    fetched = [fetch(s.id, data_dir, config_path, online,  # each source gets its own deadline
+                     time.time() + pipeline.source_deadline(cfg)) for s in cfg.sources]
     run_id = str(flow_run.get_id() or "")
     result: pipeline.RunResult = publish_task(data_dir, config_path, dry_run, run_id, base_url,
                                               allow_mass_removal)
@@ -96,8 +125,9 @@ def _failed(paths: Paths, started: str, exc: Exception) -> None:
     """Record a failed run in the run log (for `opendata status`) and notify the webhook."""
     msg = redact(exc.message if isinstance(exc, OpendataError) else f"{type(exc).__name__}: {exc}")
     code = exc.exit_code if isinstance(exc, OpendataError) else 1
-    runlog.append(paths, {"command": "run", "started": started, "finished": runlog.now_iso(),
-                          "outcome": "failed", "exit_code": code, "error": msg[:500]})
+    runlog.append_failure(paths, {"command": "run", "started": started,
+                                  "finished": runlog.now_iso(), "outcome": "failed",
+                                  "exit_code": code, "error": msg[:500]})
     notify.failure(msg, "run", code)
     setattr(exc, "opendata_recorded", True)  # noqa: B010 - the CLI must not record it again
 
@@ -116,15 +146,19 @@ def nightly(data_dir: str = "data", config_path: str = "", online: bool | None =
     try:
         with pipeline_lock(paths.lock_file):
             result = _steps(data_dir, config_path, online, dry_run, base_url, allow_mass_removal)
+        if not dry_run:
+            runlog.append(paths, {"command": "run", "started": started,
+                                  "finished": runlog.now_iso(), "outcome": "success",
+                                  "exit_code": 0, "error": "",
+                                  "warnings": [redact(f.note) for f in result.fetched if f.note]})
     except LockError as exc:
         get_run_logger().warning("skipped: %s", exc.message)
         raise
     except Exception as exc:
+        err = StorageError.from_oserror(exc, paths.data_dir) if is_file_error(exc) else exc
         if not dry_run:
-            _failed(paths, started, exc)
+            _failed(paths, started, err)
+        if err is not exc:
+            raise err from None  # the clear message, exit code 4
         raise
-    if not dry_run:
-        runlog.append(paths, {"command": "run", "started": started, "finished": runlog.now_iso(),
-                              "outcome": "success", "exit_code": 0, "error": "",
-                              "warnings": [redact(f.note) for f in result.fetched if f.note]})
     return result

@@ -226,7 +226,8 @@ def write(config: Config, paths: Paths, pubs: list[Published]) -> None:
     g = build_graph(config, paths, pubs)
     ttl = g.serialize(format="turtle")
     data = json.loads(g.serialize(format="json-ld", context=jsonld_context(), auto_compact=True))
-    store.atomic_write(paths.published / "catalog.ttl", ttl)
+    store.atomic_write(paths.published / "catalog.ttl", ttl, paths.tmp)
     store.atomic_write(paths.published / "catalog.jsonld",
-                       json.dumps(data, ensure_ascii=False, indent=2, sort_keys=True) + "\n")
+                       json.dumps(data, ensure_ascii=False, indent=2, sort_keys=True) + "\n",
+                       paths.tmp)
     log.info("catalog: %d triples, %d dataset(s)", len(g), len(pubs))

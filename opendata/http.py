@@ -12,7 +12,7 @@ from typing import Any
 import requests
 
 from opendata import __version__
-from opendata.errors import TerminalFetchError, TransientFetchError
+from opendata.errors import DeadlineExceeded, TerminalFetchError, TransientFetchError
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +28,12 @@ class RetryPolicy:
     backoff: float = 1.0
     max_backoff: float = 30.0
     timeout: float = 60.0
+    deadline: float | None = None  # epoch seconds: the source fails after this, whatever the retries
+    budget: float = 0.0  # the source deadline in seconds ([settings] source_deadline), for messages
+
+    def remaining(self) -> float | None:
+        """Seconds left before the deadline (None: no deadline)."""
+        return None if self.deadline is None else self.deadline - time.time()
 
     def delay(self, attempt: int, retry_after: float | None = None) -> float:
         """Seconds to wait before retry number ``attempt`` (1-based)."""
@@ -78,8 +84,12 @@ def request(
     last = ""
     for attempt in range(1, policy.attempts + 1):
         wait: float | None = None
+        left = policy.remaining()
+        if left is not None and left <= 0:
+            raise DeadlineExceeded(source, policy.budget, last)
         try:
-            resp = sess.request(method, url, data=data, headers=headers, timeout=policy.timeout)
+            resp = sess.request(method, url, data=data, headers=headers,
+                                timeout=policy.timeout if left is None else min(policy.timeout, left))
         except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
             last = f"{type(exc).__name__} on {url}"
         else:
@@ -91,6 +101,9 @@ def request(
             wait = _retry_after(resp)
         if attempt < policy.attempts:
             delay = policy.delay(attempt, wait)
+            left = policy.remaining()
+            if left is not None and left <= delay:
+                raise DeadlineExceeded(source, policy.budget, last)
             log.warning("transient fault, retrying", extra={"source": source, "fault": last,
                                                             "attempt": attempt, "delay": delay})
             sleep(delay)

@@ -206,7 +206,7 @@ def package_html(config: Config, paths: Paths, pub: Published) -> str:
 
 def write_all(config: Config, paths: Paths, pubs: list[Published]) -> None:
     """Write index.html and every package's index.html atomically."""
-    store.atomic_write(paths.published / "index.html", index_html(config, pubs))
+    store.atomic_write(paths.published / "index.html", index_html(config, pubs), paths.tmp)
     for pub in pubs:
         store.atomic_write(paths.package_dir(pub.id) / "index.html",
-                           package_html(config, paths, pub))
+                           package_html(config, paths, pub), paths.tmp)

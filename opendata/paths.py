@@ -46,6 +46,19 @@ class Paths:
         return self.state / "reports"
 
     @property
+    def tmp(self) -> Path:
+        """Private temporary files and staging folders: never in the served tree, but on the
+        same file system as published/, so that moving a finished file in is one atomic rename."""
+        return self.state / "tmp"
+
+    @classmethod
+    def of_package(cls, pkg_dir: Path) -> Paths:
+        """The Paths whose ``package_dir`` is ``pkg_dir`` (``<data dir>/published/<package>``)."""
+        if pkg_dir.parent.name != "published":
+            raise ValueError(f"{pkg_dir} is not a package folder below a published/ folder")
+        return cls(pkg_dir.parent.parent)
+
+    @property
     def lock_file(self) -> Path:
         """The pipeline lock."""
         return self.state / "pipeline.lock"

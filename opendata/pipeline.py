@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,6 +28,7 @@ from opendata.validate import Report, validate
 from opendata.versioning import Changes, mass_removals, summary
 
 log = logging.getLogger(__name__)
+DEFAULT_SOURCE_DEADLINE = 300.0
 
 
 @dataclass
@@ -59,11 +61,17 @@ class RunResult:
     report_path: Path | None = None
 
 
-def policy(config: Config) -> RetryPolicy:
-    """The retry policy from [settings]."""
+def source_deadline(config: Config) -> float:
+    """Seconds one source may take, all retries included ([settings] source_deadline)."""
+    return float(config.settings.get("source_deadline", DEFAULT_SOURCE_DEADLINE))
+
+
+def policy(config: Config, deadline: float | None = None) -> RetryPolicy:
+    """The retry policy from [settings], with an overall deadline (epoch seconds) if given."""
     s = config.settings
     return RetryPolicy(attempts=int(s.get("retries", 4)), backoff=float(s.get("backoff", 1.0)),
-                       timeout=float(s.get("timeout", 60.0)))
+                       timeout=float(s.get("timeout", 60.0)), deadline=deadline,
+                       budget=source_deadline(config))
 
 
 def is_local(src: SourceConfig) -> bool:
@@ -80,15 +88,19 @@ def _skipped(src: SourceConfig, paths: Paths, why: str) -> FetchResult:
     return FetchResult(src.id, found[-1] if found else None, False, "skipped", note)
 
 
-def fetch_source(src: SourceConfig, config: Config, paths: Paths, *, online: bool) -> FetchResult:
+def fetch_source(src: SourceConfig, config: Config, paths: Paths, *, online: bool,
+                 deadline: float | None = None) -> FetchResult:
     """Fetch one source (online or local) and snapshot it if its content changed.
 
-    An unverified source never stops a run: a terminal fetch fault, an unusable answer
-    (InputError) or (offline) a missing snapshot is logged and reported, and the run goes on
-    without it.
+    The source fails with DeadlineExceeded after ``deadline`` (epoch seconds; default: now plus
+    [settings] source_deadline), whatever the retries. An unverified source never stops a run: a
+    terminal fetch fault, an unusable answer (InputError) or (offline) a missing snapshot is
+    logged and reported, and the run goes on without it.
     """
+    if deadline is None:
+        deadline = time.time() + source_deadline(config)
     try:
-        return _fetch_source(src, config, paths, online=online)
+        return _fetch_source(src, config, paths, online=online, deadline=deadline)
     except (TerminalFetchError, InputError) as exc:
         if src.verified:
             raise
@@ -99,13 +111,14 @@ def fetch_source(src: SourceConfig, config: Config, paths: Paths, *, online: boo
         return _skipped(src, paths, "no snapshot yet (run online with credentials)")
 
 
-def _fetch_source(src: SourceConfig, config: Config, paths: Paths, *, online: bool) -> FetchResult:
+def _fetch_source(src: SourceConfig, config: Config, paths: Paths, *, online: bool,
+                  deadline: float) -> FetchResult:
     src_dir = paths.source_raw(src.id)
     if not online and not is_local(src):
         snap = snapshot.latest(src_dir, src.id)
         return FetchResult(src.id, snap.path, False, "offline")
     kind = kind_module(src.kind)
-    kwargs: dict[str, Any] = {"policy": policy(config)}
+    kwargs: dict[str, Any] = {"policy": policy(config, deadline)}
     if src.kind == "genesis":
         kwargs["diag_dir"] = paths.state / "failed"
     fetched = kind.fetch(src, config, **kwargs)
@@ -186,7 +199,7 @@ def _cache(paths: Paths) -> dict[str, str]:
 
 def _save_cache(paths: Paths, cache: dict[str, str]) -> None:
     paths.state.mkdir(parents=True, exist_ok=True)
-    store.atomic_write(paths.state / "cache.json", snapshot.dump_json(cache))
+    store.atomic_write(paths.state / "cache.json", snapshot.dump_json(cache), paths.tmp)
 
 
 def write_report(paths: Paths, reports: list[Report], run_id: str) -> Path:
@@ -197,8 +210,8 @@ def write_report(paths: Paths, reports: list[Report], run_id: str) -> Path:
                                "valid": all(r.valid for r in reports),
                                "packages": [r.as_dict() for r in reports]})
     path = paths.reports / f"{ts}-validation.json"
-    path.write_text(body, encoding="utf-8")
-    store.atomic_write(paths.reports / "latest.json", body)
+    store.atomic_write(path, body, paths.tmp)
+    store.atomic_write(paths.reports / "latest.json", body, paths.tmp)
     return path
 
 
@@ -329,7 +342,7 @@ def ensure_site(config: Config, paths: Paths) -> bool:
         return False
     regenerate_site(config, paths)
     paths.state.mkdir(parents=True, exist_ok=True)
-    store.atomic_write(path, snapshot.dump_json(stamp))
+    store.atomic_write(path, snapshot.dump_json(stamp), paths.tmp)
     return True
 
 

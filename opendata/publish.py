@@ -1,4 +1,4 @@
-"""Write a release: stage everything in a hidden folder, validate, diff, then rename into place."""
+"""Write a release: stage everything in a private folder, validate, diff, then rename into place."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import logging
 import os
 import shutil
 import signal
-import tempfile
 import zipfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -36,11 +35,12 @@ def checkpoint(name: str) -> None:
 
 @dataclass
 class Staged:
-    """A candidate release written to a hidden staging folder."""
+    """A candidate release written to a staging folder (state/tmp, never in the served tree)."""
 
     package: str
     path: Path
     descriptor: Path
+    pkg_dir: Path | None = None  # where the release goes (<data dir>/published/<package>); set by stage
 
 
 @dataclass
@@ -142,9 +142,9 @@ def schema_meta(path: Path) -> dict[str, Any]:
 
 
 def stage(build: Build, pkg: PackageConfig, config: Config, pkg_dir: Path) -> Staged:
-    """Write data, schemas and a candidate datapackage.json to a hidden staging folder."""
+    """Write data, schemas and a candidate datapackage.json to a private staging folder."""
     store.public_mkdir(pkg_dir)
-    path = Path(tempfile.mkdtemp(prefix=".staging-", dir=pkg_dir))
+    path = store.staging_dir(pkg_dir)
     (path / "data").mkdir()
     (path / "schemas").mkdir()
     for res in build.resources:
@@ -155,7 +155,7 @@ def stage(build: Build, pkg: PackageConfig, config: Config, pkg_dir: Path) -> St
         checkpoint("stage-partial")
     desc = _descriptor(build, pkg, config, "0.0.0", "", path)
     (path / "datapackage.json").write_text(dump_json(desc), encoding="utf-8")
-    return Staged(pkg.id, path, path / "datapackage.json")
+    return Staged(pkg.id, path, path / "datapackage.json", pkg_dir)
 
 
 def _zip(src: Path, dest: Path, prefix: str) -> None:
@@ -186,7 +186,9 @@ def _checksums(rel: Path) -> None:
 def finalize(staged: Staged, build: Build, pkg: PackageConfig, config: Config,
              changes: Changes, version: str, run_id: str, now: datetime | None = None) -> Path:
     """Write the version-dependent files and move the release into place atomically."""
-    pkg_dir = staged.path.parent
+    pkg_dir = staged.pkg_dir
+    if pkg_dir is None:
+        raise ValueError(f"{staged.path} was not staged by publish.stage: no package folder")
     created = (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
     desc = _descriptor(build, pkg, config, version, created, staged.path)
     (staged.path / "datapackage.json").write_text(dump_json(desc), encoding="utf-8")

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import logging
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from opendata.paths import Paths
+
+log = logging.getLogger(__name__)
 
 
 def now_iso() -> str:
@@ -34,3 +37,15 @@ def read(paths: Paths) -> list[dict[str, Any]]:
         except json.JSONDecodeError:
             continue
     return out
+
+
+def append_failure(paths: Paths, entry: dict[str, Any]) -> bool:
+    """Append a failed run's record; when even that cannot be written, warn and return False, so
+    that the error the user sees (and the exit code) stays the original one."""
+    try:
+        append(paths, entry)
+    except OSError as exc:
+        log.warning("could not record this failed run in %s (%s: %s); 'opendata status' will not "
+                    "show it", paths.state / "runs.jsonl", type(exc).__name__, exc.strerror or exc)
+        return False
+    return True

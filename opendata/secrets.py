@@ -13,7 +13,6 @@ import importlib
 import logging
 import os
 import re
-from typing import Any
 
 from opendata.config import ApiConfig, Config
 
@@ -88,14 +87,20 @@ def redact_bytes(data: bytes) -> bytes:
 
 
 class RedactingFilter(logging.Filter):
-    """A logging filter that masks credential values in messages and their arguments."""
+    """A logging filter that masks credential values in the formatted message and traceback."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        """Rewrite the record in place; never drops it."""
-        if secret_values():
-            record.msg = redact(str(record.msg))
-            if record.args:
-                args: Any = record.args
-                record.args = tuple(redact(str(a)) for a in args) if isinstance(args, tuple) \
-                    else {k: redact(str(v)) for k, v in args.items()}
+        """Format the message with its own arguments (so %d stays a number), then mask it;
+        rewrite the record in place; never drops it."""
+        if not secret_values():
+            return True
+        try:
+            message = record.getMessage()
+        except (TypeError, ValueError):  # a malformed call: keep its parts, masked, not the error
+            message = f"{record.msg} {record.args!r}"
+        record.msg, record.args = redact(message), None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
         return True

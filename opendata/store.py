@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
 import shutil
+import tempfile
+import uuid
 from pathlib import Path
 from typing import Any
 
+from opendata.paths import Paths
 from opendata.snapshot import dump_json, sha256_file
 
 VERSION_RE = re.compile(r"^\d+\.\d+\.\d+$")
 CHECKSUMS = "checksums.sha256"
+ENOSPC_ENV = "OPENDATA_TEST_ENOSPC_AT"  # tests: writing a file of this name fails as on a full disk
 
 
 def _key(version: str) -> tuple[int, ...]:
@@ -59,12 +64,30 @@ def public_mkdir(path: Path) -> None:
         os.chmod(p, PUBLIC_DIR)
 
 
-def atomic_write(path: Path, text: str) -> None:
-    """Write a world-readable file via a temp file and rename, so readers never see half of it."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8", newline="\n")
-    os.chmod(tmp, PUBLIC_FILE)
-    os.replace(tmp, path)
+def _tmp_name(tmp_dir: Path, name: str) -> Path:
+    tmp_dir.mkdir(parents=True, exist_ok=True)
+    return tmp_dir / f"{name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
+
+
+def atomic_write(path: Path, text: str, tmp_dir: Path) -> None:
+    """Write a world-readable file via a temporary file in ``tmp_dir`` (private, same file
+    system) and a rename: readers never see half of it, no temporary file appears beside it."""
+    tmp = _tmp_name(tmp_dir, path.name)
+    data = text.encode("utf-8")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # mode as write_text
+        with os.fdopen(fd, "wb") as fh:
+            if os.environ.get(ENOSPC_ENV) == path.name:
+                fh.write(data[:len(data) // 2])
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            fh.write(data)
+        os.chmod(tmp, PUBLIC_FILE)  # world-readable, whatever the umask
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        if exc.filename is None:  # a failed write() names no file: say which one
+            exc.filename = str(path)
+        raise
 
 
 def write_versions(pkg_dir: Path, index: dict[str, Any]) -> None:
@@ -72,16 +95,44 @@ def write_versions(pkg_dir: Path, index: dict[str, Any]) -> None:
     index["versions"].sort(key=lambda e: _key(e["version"]), reverse=True)
     live = [e["version"] for e in index["versions"] if not e.get("removed")]
     index["latest"] = live[0] if live else None
-    atomic_write(pkg_dir / "versions.json", dump_json(index))
+    atomic_write(pkg_dir / "versions.json", dump_json(index), Paths.of_package(pkg_dir).tmp)
 
 
 def set_latest(pkg_dir: Path, version: str) -> None:
     """Point the `latest` alias (a relative symlink) at a version, atomically."""
-    tmp = pkg_dir / ".latest.tmp"
-    if tmp.is_symlink() or tmp.exists():
-        tmp.unlink()
+    tmp = _tmp_name(Paths.of_package(pkg_dir).tmp, f"latest-{pkg_dir.name}")
     os.symlink(version, tmp)
-    os.replace(tmp, pkg_dir / "latest")
+    try:
+        os.replace(tmp, pkg_dir / "latest")
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def staging_dir(pkg_dir: Path) -> Path:
+    """A new, empty staging folder for a candidate release of this package (outside the served
+    tree, on the same file system, so the finished release moves in with one rename)."""
+    tmp = Paths.of_package(pkg_dir).tmp
+    tmp.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f"staging-{pkg_dir.name}.", dir=tmp))
+
+
+def clean_tmp(pkg_dir: Path) -> None:
+    """Remove what an interrupted run left: this package's staging folders, temporary files
+    (also those that older versions wrote into the served tree)."""
+    tmp = Paths.of_package(pkg_dir).tmp
+    leftovers = list(tmp.iterdir()) if tmp.is_dir() else []
+    leftovers = [p for p in leftovers if p.name.startswith(f"staging-{pkg_dir.name}.")
+                 or p.name.endswith(".tmp")]
+    for folder in (pkg_dir, pkg_dir.parent):  # left in the served tree by older code
+        if folder.is_dir():
+            leftovers += [p for p in folder.iterdir() if p.name.startswith(".staging-")
+                          or (p.name.startswith(".") and p.name.endswith(".tmp"))]
+    for p in leftovers:
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            p.unlink(missing_ok=True)
 
 
 def latest_version(pkg_dir: Path) -> str | None:
@@ -109,11 +160,9 @@ def entry_for(pkg_dir: Path, version: str) -> dict[str, Any]:
 
 def recover(pkg_dir: Path) -> list[str]:
     """Finish interrupted publishes: drop staging folders, index finished releases, fix latest."""
+    clean_tmp(pkg_dir)
     if not pkg_dir.is_dir():
         return []
-    for p in pkg_dir.iterdir():
-        if p.name.startswith(".staging-"):
-            shutil.rmtree(p, ignore_errors=True)
     index = read_versions(pkg_dir)
     known = {e["version"] for e in index["versions"]}
     added = [v for v in release_dirs(pkg_dir) if v not in known]
@@ -174,9 +223,36 @@ def verify_package(pkg_dir: Path) -> list[str]:
             continue
         problems += verify_release(rel, entry)
     link = pkg_dir / "latest"
-    if index.get("latest") and (not link.is_symlink() or os.readlink(link) != index["latest"]):
+    if index.get("latest") and (not link.is_symlink() or os.readlink(link) != index["latest"]) \
+            and not _link_lags(pkg_dir, index):
         problems.append(f"{link}: does not point at {index['latest']}")
     return problems
+
+
+def _link_lags(pkg_dir: Path, index: dict[str, Any]) -> bool:
+    """True when `latest` is missing or points at an older live release than versions.json names:
+    a publish was killed between writing versions.json and swapping the link; recover() (every
+    later run) finishes it. Readers that follow versions.json already see the new release."""
+    link, latest = pkg_dir / "latest", index.get("latest")
+    if not latest or not (pkg_dir / latest).is_dir():
+        return False
+    if not link.is_symlink():
+        return not link.exists()
+    target = os.readlink(link)
+    live = {e["version"] for e in index["versions"] if not e.get("removed")}
+    return target in live and VERSION_RE.match(target) is not None and _key(target) < _key(latest)
+
+
+def pending(pkg_dir: Path) -> list[str]:
+    """What an interrupted publish left that the next run completes (verify reports it as a note)."""
+    index = read_versions(pkg_dir)
+    known = {e["version"] for e in index["versions"]}
+    notes = [f"{pkg_dir / v}: complete release not yet in versions.json; the next run indexes it"
+             for v in release_dirs(pkg_dir) if v not in known]
+    if _link_lags(pkg_dir, index):
+        notes.append(f"{pkg_dir / 'latest'}: still points at the previous release, versions.json "
+                     f"names {index['latest']}; the next run swaps the link")
+    return notes
 
 
 def prune(pkg_dir: Path, keep: int) -> list[str]:

@@ -54,3 +54,35 @@ def edit_city_cell(cfg_path: Path, column: str, value: str, *, row: int = 1,
     rows[row][rows[0].index(column)] = value
     with path.open("w", encoding="utf-8", newline="") as fh:
         csv.writer(fh, lineterminator="\n").writerows(rows)
+
+
+class SilentServer:
+    """A TCP server on 127.0.0.1 that accepts connections and never answers (a hung service)."""
+
+    def __init__(self) -> None:
+        import socket
+        import threading
+
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.connections: list[socket.socket] = []
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return  # closed
+            self.connections.append(conn)  # held open, never read or answered
+
+    def url(self, path: str = "/") -> str:
+        """The server's URL for a path."""
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def close(self) -> None:
+        """Stop accepting and drop every held connection."""
+        self.sock.close()
+        for conn in self.connections:
+            conn.close()

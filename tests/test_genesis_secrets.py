@@ -99,6 +99,16 @@ def test_redacting_filter(creds: None, caplog: pytest.LogCaptureFixture) -> None
     assert caplog.records[0].getMessage() == "login *** with ***"
 
 
+def test_redacting_filter_keeps_number_formats(creds: None, caplog: pytest.LogCaptureFixture) -> None:
+    log = logging.getLogger("test_redacting_filter_numbers")
+    log.addFilter(secrets.RedactingFilter())
+    with caplog.at_level(logging.INFO, logger="test_redacting_filter_numbers"):
+        log.info("built %d rows in %.0f s for %s", 249, 1.4, TOKEN)
+        log.info("%(n)d polls by %(who)s", {"n": 3, "who": USER})
+    assert [r.getMessage() for r in caplog.records] == ["built 249 rows in 1 s for ***",
+                                                        "3 polls by ***"]
+
+
 def test_has_credentials(creds: None, monkeypatch: pytest.MonkeyPatch) -> None:
     from opendata.config import Config, PackageConfig
     apis = {"regionalstatistik": ApiConfig("regionalstatistik", "http://x/", "REGIONALSTATISTIK"),

@@ -75,8 +75,9 @@ def _assert_consistent(pkg_dir: Path) -> None:
     index = json.loads((pkg_dir / "versions.json").read_text(encoding="utf-8"))
     for name in store.release_dirs(pkg_dir):
         assert store.verify_release(pkg_dir / name, None) == [], f"partial release {name}"
-    visible = [p.name for p in pkg_dir.iterdir() if not p.name.startswith(".")]
-    assert set(visible) <= {"versions.json", "latest", "index.html", *store.release_dirs(pkg_dir)}
+    present = {p.name for p in pkg_dir.iterdir()}  # no staging folder, no temporary file
+    assert present <= {"versions.json", "latest", "index.html", *store.release_dirs(pkg_dir)}
+    assert not [p for p in pkg_dir.parent.iterdir() if p.name.startswith(".")]
     link = pkg_dir / "latest"
     assert link.is_symlink() and (link.resolve() / store.CHECKSUMS).is_file()
     assert index["latest"] in store.release_dirs(pkg_dir)
@@ -90,12 +91,19 @@ def test_crash_leaves_no_partial_release(point: str, killed: dict[str, tuple[Pat
     pkg_dir = data / "published" / PKG
     _assert_consistent(pkg_dir)
     assert os.readlink(pkg_dir / "latest") in ("1.0.0", "1.1.0")
+    assert store.verify_package(pkg_dir) == []  # no crash leaves a state that verify rejects
+    checked = opendata("verify", "--data-dir", str(data), "--config", str(base["cfg"]))
+    assert checked.returncode == 0, checked.stdout
+    if point == "before-latest":  # versions.json names 1.1.0, the link still 1.0.0
+        assert json.loads((pkg_dir / "versions.json").read_text())["latest"] == "1.1.0"
+        assert "note: " in checked.stdout and "the next run swaps the link" in checked.stdout
     again = opendata("publish", "-q", "--data-dir", str(data), "--config", str(base["cfg"]))
     assert again.returncode == 0, again.stderr[-2000:]
     _assert_consistent(pkg_dir)
     assert store.release_dirs(pkg_dir) == ["1.0.0", "1.1.0"]
     assert os.readlink(pkg_dir / "latest") == "1.1.0"
     assert not [p for p in pkg_dir.iterdir() if p.name.startswith(".staging-")]
+    assert not list((data / "state" / "tmp").iterdir())  # the rerun removed what the crash left
     index = json.loads((pkg_dir / "versions.json").read_text())
     assert [e["version"] for e in index["versions"]] == ["1.1.0", "1.0.0"]
     assert store.verify_package(pkg_dir) == []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -68,6 +69,15 @@ def test_credentials_appear_nowhere(online_run: tuple[Path, Path, str, Replay]) 
             assert secret.encode() not in blob, f"credential found in {path}"
     assert checked > 50
     assert any(p.suffix == ".db" for p in _files(home)), "Prefect database not found to search"
+
+
+def test_no_log_line_is_lost(online_run: tuple[Path, Path, str, Replay]) -> None:
+    """The masking filter keeps %d/%.0f arguments numbers: no '--- Logging error ---'."""
+    _, _, out, _ = online_run
+    assert "Logging error" not in out
+    assert "TypeError" not in out
+    assert re.search(r"validated integration_statistics: \d+ errors, \d+ warnings", out)
+    assert re.search(r"built population from population_kreise: \d+ rows", out)
 
 
 def test_environment_is_untouched() -> None:
