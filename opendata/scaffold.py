@@ -13,6 +13,7 @@ import csv
 import io
 import json
 import re
+import tomllib
 import unicodedata
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -216,8 +217,6 @@ def _header(template: Path) -> str:
 
 def city_tables(config_text: str) -> dict[str, str]:
     """Location → content (header only) of every local table the new configuration reads."""
-    import tomllib
-
     out = {}
     for src in tomllib.loads(config_text)["sources"]:
         if src["kind"] == "table" and "://" not in src["location"]:
