@@ -55,7 +55,9 @@ def parser() -> argparse.ArgumentParser:
              "prune": "remove old releases (versions.json keeps them, marked removed)",
              "serve": "register the nightly deployment and run scheduled runs",
              "tables": "check every configured GENESIS table code against the live catalogue "
-                       "(metadata/table), or search the catalogue with --find"}
+                       "(metadata/table), or search the catalogue with --find",
+             "init": "write a configuration directory for a municipality from the region "
+                     "registry (standard sources, settings and APIs as in --config)"}
     for name, text in helps.items():
         p = sub.add_parser(name, help=text, description=text, epilog=EPILOG,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -76,6 +78,14 @@ def parser() -> argparse.ArgumentParser:
             p.add_argument("--api", default="genesis",
                            help="API to search with --find (genesis, regionalstatistik, zensus)")
             p.add_argument("--json", action="store_true", help="machine-readable output")
+        if name == "init":
+            p.add_argument("--municipality", required=True, metavar="KEY",
+                           help="8-digit AGS, 5-digit key of a kreisfreie Stadt, or 12-digit ARS")
+            p.add_argument("--dir", type=Path, default=None,
+                           help="directory to write (default config/<name>/)")
+            p.add_argument("--name", default="", help="name to show (default from the registry)")
+            p.add_argument("--force", action="store_true",
+                           help="replace opendata.toml and the city tables in an existing directory")
         if name == "serve":
             p.add_argument("--cron", default=None, help="cron expression (default from config)")
             p.add_argument("--timezone", default=None, help="IANA timezone (default Europe/Berlin)")
@@ -279,10 +289,19 @@ def cmd_tables(args: argparse.Namespace, cfg: config_mod.Config, paths: Paths) -
     return 0 if all(c.ok for c in checks) else 1
 
 
+def cmd_init(args: argparse.Namespace, cfg: config_mod.Config, paths: Paths) -> int:
+    """Write a configuration for a municipality; the standard sources come from --config."""
+    from opendata import scaffold
+
+    done = scaffold.write(args.municipality, args.dir, name=args.name, force=args.force, base=cfg)
+    print(scaffold.report(done))
+    return 0
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace, config_mod.Config, Paths], int]] = {
     "run": cmd_run, "fetch": cmd_fetch, "validate": cmd_validate, "publish": cmd_publish,
     "status": cmd_status, "verify": cmd_verify, "prune": cmd_prune, "serve": cmd_serve,
-    "tables": cmd_tables}
+    "tables": cmd_tables, "init": cmd_init}
 LOCKED = ("fetch", "validate", "publish", "prune")  # `run`: inside the flow (serve runs too)
 
 
