@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
+import time
 import zipfile
 from pathlib import Path
 
@@ -97,6 +99,18 @@ def test_job_flow_replays_all_polls(replay: Replay, shared: Path) -> None:
     assert got.files[0].url.endswith("/data/resultfile") and got.meta["job"] == "12531-0043_175879554"
     assert len(sleeps) == 405 and set(sleeps) == {0.0}
     assert got.meta["title"].startswith("Schutzsuchende: Kreise")
+
+
+def test_a_confirmed_job_may_outlast_the_source_deadline(replay: Replay) -> None:
+    """The source deadline bounds the source's own requests; a job adds job_max_wait."""
+    def slow(seconds: float) -> None:
+        time.sleep(0.005)  # 405 polls: about 2 s in all, four times the deadline below
+
+    src = make_source("12531-0043", "genesis", language="de", compress="true")
+    policy = dataclasses.replace(POLICY, deadline=time.time() + 0.5, budget=0.5)
+    got = genesis.fetch(src, make_config(replay), policy=policy, sleep=slow)
+    assert got.meta["job"] == "12531-0043_175879554"
+    assert len(replay.requests_to("catalogue/results")) == 406
 
 
 def test_job_max_wait_bounds_polling(replay: Replay, monkeypatch: pytest.MonkeyPatch) -> None:

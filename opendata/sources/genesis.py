@@ -14,7 +14,7 @@ import os
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -150,6 +150,8 @@ def _wait_for_job(ctx: Context, result: str) -> int:
     """Poll catalogue/results until ``result`` is listed; returns the number of polls."""
     interval = ctx.setting("job_poll_interval", 5.0)
     max_wait, cap = ctx.setting("job_max_wait", 1800.0), max(interval, 60.0)
+    if ctx.policy.deadline is not None:  # a job the server confirmed may take job_max_wait more
+        ctx.policy = replace(ctx.policy, deadline=ctx.policy.deadline + max_wait)
     start, waited, delay, polls = time.monotonic(), 0.0, interval, 0
     form = {"selection": result, "area": "user", "pagelength": "1"}
     while True:
