@@ -11,11 +11,13 @@ from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import State, TaskRun
 from prefect.runtime import flow_run
 from prefect.runtime import task_run as task_run_ctx
+from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.tasks import Task
 
 from opendata import config as config_mod
 from opendata import notify, pipeline, runlog
 from opendata.errors import (
+    ConfigError,
     DeadlineExceeded,
     LockError,
     OpendataError,
@@ -43,8 +45,10 @@ def transient_only(task_: Task[Any, Any], task_run: TaskRun, state: State[Any]) 
       retry_condition_fn=transient_only, timeout_seconds=3600, cache_policy=NO_CACHE)
 def fetch_task(source_id: str, data_dir: str, config_path: str, online: bool,
                deadline: float | None = None) -> dict[str, Any]:
-    """Fetch one source and snapshot it if its content changed (by ``deadline``, epoch seconds)."""
+    """Fetch one source and snapshot it if its content changed (by ``deadline``, epoch seconds;
+    default: [settings] source_deadline from the task's first attempt, kept across retries)."""
     cfg = config_mod.load(Path(config_path))
+    deadline = deadline or _first_attempt_deadline(cfg)
     try:
         res = pipeline.fetch_source(cfg.source(source_id), cfg, Paths(Path(data_dir)),
                                     online=online, deadline=deadline)
@@ -58,6 +62,18 @@ def fetch_task(source_id: str, data_dir: str, config_path: str, online: bool,
                               res.snapshot.name if res.snapshot else "-")
     return {"source": res.source, "snapshot": str(res.snapshot or ""), "changed": res.changed,
             "mode": res.mode, "note": res.note}
+
+
+_DEADLINES: dict[str, float] = {}
+
+
+def _first_attempt_deadline(cfg: config_mod.Config) -> float:
+    """The source's deadline: set when its task first runs (not when it was queued), the same
+    for every retry of that task run (Prefect retries in the same process)."""
+    run_id = str(task_run_ctx.id or "")
+    if run_id not in _DEADLINES or int(task_run_ctx.run_count or 1) <= 1:
+        _DEADLINES[run_id] = time.time() + pipeline.source_deadline(cfg)
+    return _DEADLINES[run_id]
 
 
 def _no_retry_past(deadline: float | None, cfg: config_mod.Config, exc: TransientFetchError) -> None:
@@ -105,9 +121,10 @@ def _steps(data_dir: str, config_path: str, online: bool | None, dry_run: bool,
         online = has_credentials(cfg)
         get_run_logger().info("mode: %s", "online" if online else
                               "offline (no API credentials configured; newest raw snapshots)")
+    get_run_logger().info("task runner: %s", describe_runner(cfg))
     fetch = fetch_task.with_options(**task_retries(cfg))
-    fetched = [fetch(s.id, data_dir, config_path, online,  # each source gets its own deadline
-                     time.time() + pipeline.source_deadline(cfg)) for s in cfg.sources]
+    futures = [fetch.submit(s.id, data_dir, config_path, online) for s in cfg.sources]
+    fetched = [f.result() for f in futures]  # concurrently, at most fetch_concurrency at once
     run_id = str(flow_run.get_id() or "")
     result: pipeline.RunResult = publish_task(data_dir, config_path, dry_run, run_id, base_url,
                                               allow_mass_removal)
@@ -119,6 +136,37 @@ def _steps(data_dir: str, config_path: str, online: bool | None, dry_run: bool,
     if not dry_run:
         notify.releases(result.outcomes, cfg.catalog.get("base_url", ""))
     return result
+
+
+def task_runner(cfg: config_mod.Config) -> Any:
+    """The task runner from [settings]: threads (default) or a Dask cluster (prefect-dask).
+
+    ``task_runner = "dask"`` starts a local cluster of ``dask_workers`` worker processes, or
+    connects to ``dask_address`` (e.g. ``tcp://scheduler:8786``) when one is configured.
+    """
+    kind = str(cfg.settings.get("task_runner", "threads"))
+    if kind == "dask":
+        from prefect_dask import DaskTaskRunner
+
+        address = str(cfg.settings.get("dask_address", "") or "")
+        if address:
+            return DaskTaskRunner(address=address)
+        return DaskTaskRunner(cluster_kwargs={"n_workers": int(cfg.settings.get("dask_workers", 2)),
+                                              "threads_per_worker": 1, "processes": True,
+                                              "dashboard_address": None})
+    if kind != "threads":
+        raise ConfigError(str(cfg.path), "settings", f"task_runner must be 'threads' or 'dask', "
+                          f"got {kind!r}")
+    return ThreadPoolTaskRunner(max_workers=max(1, int(cfg.settings.get("fetch_concurrency", 4))))
+
+
+def describe_runner(cfg: config_mod.Config) -> str:
+    """One line for the log: which task runner a run uses."""
+    if str(cfg.settings.get("task_runner", "threads")) == "dask":
+        address = str(cfg.settings.get("dask_address", "") or "")
+        return f"dask cluster at {address}" if address else \
+            f"dask, local cluster with {int(cfg.settings.get('dask_workers', 2))} worker processes"
+    return f"threads (at most {int(cfg.settings.get('fetch_concurrency', 4))} fetches at once)"
 
 
 def _failed(paths: Paths, started: str, exc: Exception) -> None:

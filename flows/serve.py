@@ -28,10 +28,11 @@ def _who(cfg: Config) -> str:
 def serve(cfg: Config, paths: Paths, *, cron: str | None = None, timezone: str | None = None,
           online: bool | None = None, base_url: str = "") -> None:
     """Serve the deployment; global_limit=1 makes an overdue run wait instead of overlapping."""
-    from flows.nightly import nightly
+    from flows.nightly import nightly, task_runner
 
     params = {"data_dir": str(paths.data_dir.resolve()), "config_path": str(cfg.path.resolve()),
               "online": online,  # None: decided per run by whether credentials are configured
               "base_url": base_url}
-    nightly.serve(name="nightly", schedules=[schedule(cfg, cron, timezone)], parameters=params,
-                  global_limit=1, description=f"Fetch, validate and publish the open data of {_who(cfg)}")
+    flow = nightly.with_options(task_runner=task_runner(cfg))
+    flow.serve(name="nightly", schedules=[schedule(cfg, cron, timezone)], parameters=params,
+               global_limit=1, description=f"Fetch, validate and publish the open data of {_who(cfg)}")

@@ -59,3 +59,5 @@ def start_temporary_server() -> None:
     server = SupervisedServer()  # becomes Prefect's default temporary server (port None)
     if isinstance(server, SupervisedServer):  # else Prefect already started its own
         server.start()  # Prefect stops it at exit, as before
+        # task runs in child processes (Dask workers) report to this server, not their own
+        os.environ["PREFECT_API_URL"] = server.api_url

@@ -5,7 +5,11 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import threading
 import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -88,6 +92,23 @@ def _skipped(src: SourceConfig, paths: Paths, why: str) -> FetchResult:
     return FetchResult(src.id, found[-1] if found else None, False, "skipped", note)
 
 
+_SLOTS: dict[tuple[str, int], threading.BoundedSemaphore] = {}
+_SLOTS_LOCK = threading.Lock()
+
+
+@contextmanager
+def api_slot(config: Config, src: SourceConfig) -> Iterator[float]:
+    """Hold one of the ``[settings] api_concurrency`` request slots of the source's API (per
+    process: polite to the services when sources are fetched in parallel); yields the seconds
+    spent waiting for it."""
+    limit = max(1, int(config.settings.get("api_concurrency", 2)))
+    with _SLOTS_LOCK:
+        slot = _SLOTS.setdefault((src.api or src.kind, limit), threading.BoundedSemaphore(limit))
+    start = time.time()
+    with slot:
+        yield time.time() - start
+
+
 def fetch_source(src: SourceConfig, config: Config, paths: Paths, *, online: bool,
                  deadline: float | None = None) -> FetchResult:
     """Fetch one source (online or local) and snapshot it if its content changed.
@@ -97,10 +118,11 @@ def fetch_source(src: SourceConfig, config: Config, paths: Paths, *, online: boo
     terminal fetch fault, an unusable answer (InputError) or (offline) a missing snapshot is
     logged and reported, and the run goes on without it.
     """
-    if deadline is None:
-        deadline = time.time() + source_deadline(config)
     try:
-        return _fetch_source(src, config, paths, online=online, deadline=deadline)
+        with api_slot(config, src) as waited:  # waiting for a slot does not count
+            deadline = time.time() + source_deadline(config) if deadline is None \
+                else deadline + waited
+            return _fetch_source(src, config, paths, online=online, deadline=deadline)
     except (TerminalFetchError, InputError) as exc:
         if src.verified:
             raise
@@ -259,15 +281,34 @@ def _release(cand: Candidate, config: Config, paths: Paths, *, dry_run: bool,
     return publish.Outcome(pkg, version, previous, text, counts, changes, published=True)
 
 
+def _candidates(config: Config, paths: Paths, packages: list[str],
+                snaps: dict[str, Snapshots]) -> list[Candidate]:
+    """Build, stage and validate independent packages in parallel ([settings] build_workers)."""
+    def one(pkg: str) -> Candidate:
+        log.info("building and validating %s", pkg)
+        return candidate(config, paths, pkg, snaps.get(pkg))
+
+    workers = max(1, min(len(packages), int(config.settings.get("build_workers", 2))))
+    if workers == 1:
+        return [one(p) for p in packages]
+    with ThreadPoolExecutor(workers, thread_name_prefix="build") as pool:
+        futures = [pool.submit(one, p) for p in packages]
+    done = [f.result() for f in futures if f.exception() is None]
+    failed = [f.exception() for f in futures if f.exception() is not None]
+    if failed:
+        for c in done:
+            publish.discard(c.staged)
+        raise failed[0]  # type: ignore[misc]
+    return done
+
+
 def validate_all(config: Config, paths: Paths, packages: list[str] | None = None,
                  run_id: str = "", snaps: dict[str, Snapshots] | None = None
                  ) -> tuple[list[Candidate], RunResult]:
     """Build, stage and validate packages; write the report. Staging folders are kept."""
     result = RunResult()
-    cands = []
-    for pkg in list(config.packages) if packages is None else packages:
-        log.info("building and validating %s", pkg)
-        cands.append(candidate(config, paths, pkg, (snaps or {}).get(pkg)))
+    cands = _candidates(config, paths, list(config.packages) if packages is None else packages,
+                        snaps or {})
     result.reports = [c.report for c in cands]
     if cands:
         result.report_path = write_report(paths, result.reports, run_id)
