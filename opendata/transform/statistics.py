@@ -201,8 +201,11 @@ def build(package: PackageConfig, config: Config, snapshots: dict[str, Snapshot]
             used.append(snap)
     frames = {r.name: r.frame for r in built}
     keys = {r.name: primary_key(load_schema(r.schema_path)) for r in built}
+    configured = {s.resource for s in config.sources_for(package.id)}
+    unconfigured = {n for step in derived.STEPS for n in step.needs if n not in configured}
     unverified = frozenset(s.resource for s in config.sources_for(package.id) if not s.verified)
-    frame, missing, derived_sources = derived.compute(frames, keys, expected_absent=unverified)
+    frame, missing, derived_sources = derived.compute(  # a resource no source feeds: no note
+        frames, keys, expected_absent=unverified | unconfigured)
     der = _resource(package.id, "derived_indicators", frame, [r.sources[0] for r in built])
     issues += check_all(der.frame, keys.get("derived_indicators", primary_key(
         load_schema(der.schema_path))), regions.known_keys(), "", der.name)
