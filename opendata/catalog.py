@@ -71,6 +71,21 @@ def _agents(ctx: _Ctx, namespace: str, meta: dict[str, Any]) -> None:
         ctx.add(contact, VCARD.hasURL, URIRef(str(url)))
 
 
+def listable(pubs: list[Published]) -> list[Published]:
+    """Packages whose publisher and licence are known; the others are logged and left out.
+
+    Only a release of another configuration made before datapackage.json recorded its catalog
+    metadata lacks them; the next run of that configuration publishes it with them.
+    """
+    for pub in pubs:
+        if not (pub.meta.get("publisher_name") and pub.meta.get("license_url")):
+            log.warning("catalog: %s left out: its release %s does not record publisher and "
+                        "licence (datapackage.json property 'catalog'); run its configuration "
+                        "once (`opendata --config … publish`) to release it with them",
+                        pub.ref, pub.latest)
+    return [p for p in pubs if p.meta.get("publisher_name") and p.meta.get("license_url")]
+
+
 def publishers(config: Config, pubs: list[Published]) -> dict[str, dict[str, Any]]:
     """Namespace → the released metadata naming its publisher (the newest release's).
 
@@ -217,6 +232,7 @@ def build_graph(config: Config, paths: Paths, pubs: list[Published]) -> Graph:
     """
     ctx = _Ctx(config)
     cat = config.catalog
+    pubs = listable(pubs)
     agents = publishers(config, pubs)
     names = list(dict.fromkeys(str(m.get("publisher_name", "")) for m in agents.values()))
     publisher = ", ".join(n for n in names if n)
@@ -252,4 +268,4 @@ def write(config: Config, paths: Paths, pubs: list[Published]) -> None:
     store.atomic_write(paths.published / "catalog.ttl", ttl)
     store.atomic_write(paths.published / "catalog.jsonld",
                        json.dumps(data, ensure_ascii=False, indent=2, sort_keys=True) + "\n")
-    log.info("catalog: %d triples, %d dataset(s)", len(g), len(pubs))
+    log.info("catalog: %d triples, %d dataset(s)", len(g), len(set(g.objects(None, DCAT.dataset))))

@@ -61,7 +61,8 @@ def _place(group: list[Published]) -> str:
         town = pub.meta.get("municipality") or {}
         if town.get("name"):
             return str(town["name"])
-    return str(group[0].meta.get("publisher_name") or group[0].namespace)
+    return str(group[0].meta.get("publisher_name") or group[0].namespace
+               or "Weitere Datenpakete / other data packages")
 
 
 def _not_yet(group: list[Published]) -> list[str]:

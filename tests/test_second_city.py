@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -256,6 +257,32 @@ def test_catalog_comes_from_the_published_files_alone(both: tuple[Path, str, str
     assert by_jena == (data / "published" / "catalog.ttl").read_bytes()
     assert (copy / "published" / "index.html").read_bytes() == \
         (data / "published" / "index.html").read_bytes()
+
+
+def test_release_without_recorded_metadata(both: tuple[Path, str, str], tmp_path: Path) -> None:
+    """A release made before datapackage.json recorded the catalog metadata (an old data dir)."""
+    data, _, _ = both
+    copy = tmp_path / "data"
+    shutil.copytree(data / "published", copy / "published", symlinks=True)
+    for pkg in ("integration_measures", "integration_statistics"):
+        desc = copy / "published" / pkg / "1.0.0" / "datapackage.json"
+        os.chmod(desc, 0o644)
+        doc = json.loads(desc.read_text(encoding="utf-8"))
+        del doc["catalog"]
+        desc.write_text(json.dumps(doc), encoding="utf-8")
+    paths = Paths(copy)
+    site.regenerate(_eisenach(), paths)  # its own configuration knows the metadata
+    g = _graph(copy)
+    eisenach = URIRef(f"{BASE}integration_statistics/#dataset")
+    assert str(g.value(g.value(eisenach, DCTERMS.publisher), FOAF.name)) == "Stadt Eisenach"
+    assert len(set(g.objects(None, DCAT.dataset))) == 3
+    site.regenerate(_jena(), paths)  # another one does not: left out, never half-described
+    g = _graph(copy)
+    assert sorted(str(o) for o in g.objects(None, DCAT.dataset)) == [
+        f"{BASE}jena/integration_statistics/#dataset"]
+    index = (copy / "published" / "index.html").read_text(encoding="utf-8")
+    assert 'href="integration_statistics/index.html"' in index  # still on the page
+    assert "<h3></h3>" not in index
 
 
 def test_catalog_passes_the_govdata_shacl_check(both: tuple[Path, str, str], shared: Path) -> None:
