@@ -25,7 +25,7 @@ def _validation_md(result: Any) -> str:
 
 
 def _release_md(result: Any, cfg: Config) -> str:
-    base = cfg.catalog.get("base_url", "")
+    base = cfg.published_url
     lines = ["# Releases", ""]
     for o in result.outcomes:
         if o.published:

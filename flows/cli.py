@@ -25,7 +25,8 @@ permissions).
 examples:
   opendata run                      # the nightly job on ./data (offline without credentials)
   opendata publish --dry-run        # which version would be released, and why
-  opendata status --json            # for monitoring"""
+  opendata status --json            # for monitoring
+  opendata --config config/jena/opendata.toml run   # another municipality, same data dir"""
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -45,6 +46,10 @@ def parser() -> argparse.ArgumentParser:
     """The argument parser with all subcommands."""
     top = argparse.ArgumentParser(prog="opendata", description=__doc__, epilog=EPILOG,
                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+    top.add_argument("--config", dest="top_config", type=Path, default=None,
+                     help="source registry (TOML), also accepted after the command")
+    top.add_argument("--data-dir", dest="top_data_dir", type=Path, default=None,
+                     help="data dir, also accepted after the command")
     sub = top.add_subparsers(dest="command", required=True, metavar="command")
     helps = {"run": "the whole nightly flow: fetch, validate, publish (as a Prefect flow)",
              "fetch": "fetch every source and snapshot new content under raw/",
@@ -120,7 +125,7 @@ def _context(args: argparse.Namespace) -> tuple[config_mod.Config, Paths]:
     cfg = config_mod.load(args.config)
     if args.base_url:
         cfg.catalog["base_url"] = args.base_url.rstrip("/") + "/"
-    return cfg, Paths(args.data_dir or default_data_dir())
+    return cfg, cfg.paths(args.data_dir or default_data_dir())
 
 
 def _online(args: argparse.Namespace, cfg: config_mod.Config) -> bool:
@@ -202,7 +207,7 @@ def cmd_publish(args: argparse.Namespace, cfg: config_mod.Config, paths: Paths) 
                 print(json.dumps({"package": o.package, "would_release": o.version,
                                   "previous": o.previous, "summary": o.summary}, ensure_ascii=False))
     else:
-        notify.releases(result.outcomes, cfg.catalog.get("base_url", ""))
+        notify.releases(result.outcomes, cfg.published_url)
     _summary(result)
     return 0
 
@@ -333,6 +338,8 @@ def _failed(paths: Paths, args: argparse.Namespace, started: str, exc: OpendataE
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `opendata` command."""
     args = parser().parse_args(argv)
+    args.config = args.config or args.top_config  # `opendata --config X run` = `run --config X`
+    args.data_dir = args.data_dir or args.top_data_dir
     _setup_logging(args.quiet)
     started = runlog.now_iso()
     paths = Paths(args.data_dir or default_data_dir())

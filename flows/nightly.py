@@ -50,7 +50,7 @@ def fetch_task(source_id: str, data_dir: str, config_path: str, online: bool,
     cfg = config_mod.load(Path(config_path))
     deadline = deadline or _first_attempt_deadline(cfg)
     try:
-        res = pipeline.fetch_source(cfg.source(source_id), cfg, Paths(Path(data_dir)),
+        res = pipeline.fetch_source(cfg.source(source_id), cfg, cfg.paths(Path(data_dir)),
                                     online=online, deadline=deadline)
     except TransientFetchError as exc:
         _no_retry_past(deadline, cfg, exc)
@@ -110,7 +110,7 @@ def publish_task(data_dir: str, config_path: str, dry_run: bool, run_id: str,
                  base_url: str = "", allow_mass_removal: bool = False) -> pipeline.RunResult:
     """Validate every package and publish them only if all are valid."""
     cfg = load_config(config_path, base_url)
-    return pipeline.publish_all(cfg, Paths(Path(data_dir)), dry_run=dry_run, run_id=run_id,
+    return pipeline.publish_all(cfg, cfg.paths(Path(data_dir)), dry_run=dry_run, run_id=run_id,
                                 allow_mass_removal=allow_mass_removal)
 
 
@@ -134,7 +134,7 @@ def _steps(data_dir: str, config_path: str, online: bool | None, dry_run: bool,
 
     artifacts.publish_artifacts(result, cfg)
     if not dry_run:
-        notify.releases(result.outcomes, cfg.catalog.get("base_url", ""))
+        notify.releases(result.outcomes, cfg.published_url)
     return result
 
 
@@ -192,6 +192,7 @@ def nightly(data_dir: str = "data", config_path: str = "", online: bool | None =
     config_path = config_path or str(config_mod.CONFIG_FILE)
     paths, started = Paths(Path(data_dir)), runlog.now_iso()
     try:
+        paths = load_config(config_path).paths(Path(data_dir))  # the config's namespace
         with pipeline_lock(paths.lock_file):
             result = _steps(data_dir, config_path, online, dry_run, base_url, allow_mass_removal)
         if not dry_run:

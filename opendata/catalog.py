@@ -41,31 +41,60 @@ class _Ctx:
         self.g = Graph()
         for prefix, ns in PREFIXES.items():
             self.g.bind(prefix, ns)
-        self.publisher = URIRef(self.base + "#publisher")
-        self.contact = URIRef(self.base + "#contact")
 
     def add(self, s: URIRef | BNode, p: URIRef, o: URIRef | BNode | Literal) -> None:
         """Add one triple."""
         self.g.add((s, p, o))
+
+    def agent(self, namespace: str, kind: str) -> URIRef:
+        """The publisher or contact node of one namespace (its configuration)."""
+        return URIRef(f"{self.base}{namespace + '/' if namespace else ''}#{kind}")
 
 
 def _when(value: str) -> Literal:
     return Literal(value, datatype=XSD.dateTime)
 
 
-def _agents(ctx: _Ctx) -> None:
-    cat = ctx.config.catalog
-    name = str(cat["publisher_name"])
-    ctx.add(ctx.publisher, RDF.type, FOAF.Agent)
-    ctx.add(ctx.publisher, FOAF.name, Literal(name, lang="de"))
-    ctx.add(ctx.publisher, DCTERMS.type, PUBLISHER_TYPE)
-    if cat.get("publisher_url"):
-        ctx.add(ctx.publisher, FOAF.homepage, URIRef(str(cat["publisher_url"])))
-    ctx.add(ctx.contact, RDF.type, VCARD.Organization)
-    ctx.add(ctx.contact, VCARD.fn, Literal(name, lang="de"))
-    url = cat.get("contact_url") or cat.get("publisher_url")
+def _agents(ctx: _Ctx, namespace: str, meta: dict[str, Any]) -> None:
+    """Publisher and contact point of a namespace, from its released metadata."""
+    name = str(meta.get("publisher_name", ""))
+    publisher, contact = ctx.agent(namespace, "publisher"), ctx.agent(namespace, "contact")
+    ctx.add(publisher, RDF.type, FOAF.Agent)
+    ctx.add(publisher, FOAF.name, Literal(name, lang="de"))
+    ctx.add(publisher, DCTERMS.type, PUBLISHER_TYPE)
+    if meta.get("publisher_url"):
+        ctx.add(publisher, FOAF.homepage, URIRef(str(meta["publisher_url"])))
+    ctx.add(contact, RDF.type, VCARD.Organization)
+    ctx.add(contact, VCARD.fn, Literal(name, lang="de"))
+    url = meta.get("contact_url") or meta.get("publisher_url")
     if url:
-        ctx.add(ctx.contact, VCARD.hasURL, URIRef(str(url)))
+        ctx.add(contact, VCARD.hasURL, URIRef(str(url)))
+
+
+def listable(pubs: list[Published]) -> list[Published]:
+    """Packages whose publisher and licence are known; the others are logged and left out.
+
+    Only a release of another configuration made before datapackage.json recorded its catalog
+    metadata lacks them; the next run of that configuration publishes it with them.
+    """
+    for pub in pubs:
+        if not (pub.meta.get("publisher_name") and pub.meta.get("license_url")):
+            log.warning("catalog: %s left out: its release %s does not record publisher and "
+                        "licence (datapackage.json property 'catalog'); run its configuration "
+                        "once (`opendata --config … publish`) to release it with them",
+                        pub.ref, pub.latest)
+    return [p for p in pubs if p.meta.get("publisher_name") and p.meta.get("license_url")]
+
+
+def publishers(config: Config, pubs: list[Published]) -> dict[str, dict[str, Any]]:
+    """Namespace → the released metadata naming its publisher (the newest release's).
+
+    Without any release, the running configuration's namespace and [catalog].
+    """
+    found: dict[str, dict[str, Any]] = {}
+    for pub in sorted(pubs, key=lambda p: (p.namespace, str(p.versions[0]["date"]), p.id)):
+        found[pub.namespace] = pub.meta
+    return found or {config.namespace: dict(config.catalog)}
 
 
 def _checksum(ctx: _Ctx, dist: URIRef, sha256: str) -> None:
@@ -80,13 +109,13 @@ def _distribution(ctx: _Ctx, pub: Published, version: str, rel: str, title: str,
                   conforms: str | None) -> URIRef:
     """One dcat:Distribution for a file of a release (rel: path inside the release)."""
     info = pub.files[rel]
-    url = f"{ctx.base}{pub.id}/{version}/{rel}"
+    url = f"{ctx.base}{pub.ref}/{version}/{rel}"
     dist = URIRef(url + "#distribution")
     fmt, media = FORMATS[rel.rsplit(".", 1)[1]]
     ctx.add(dist, RDF.type, DCAT.Distribution)
     ctx.add(dist, DCTERMS.title, Literal(f"{title} ({fmt})"))
     ctx.add(dist, DCAT.downloadURL, URIRef(url))
-    ctx.add(dist, DCAT.accessURL, URIRef(f"{ctx.base}{pub.id}/"))
+    ctx.add(dist, DCAT.accessURL, URIRef(f"{ctx.base}{pub.ref}/"))
     ctx.add(dist, DCTERMS.license, URIRef(str(pub.meta.get("license_url"))))
     attribution = "; ".join(pub.attribution)
     ctx.add(dist, DCATDE.licenseAttributionByText, Literal(attribution, lang="de"))
@@ -106,7 +135,7 @@ def _distributions(ctx: _Ctx, pub: Published) -> list[URIRef]:
     v = pub.latest
     out = []
     for res in pub.descriptor.get("resources", []):
-        schema = f"{ctx.base}{pub.id}/{v}/schemas/{res['name']}.schema.json"
+        schema = f"{ctx.base}{pub.ref}/{v}/schemas/{res['name']}.schema.json"
         title = str(res.get("title") or res["name"])
         for ext in ("csv", "json"):
             out.append(_distribution(ctx, pub, v, f"data/{res['name']}.{ext}", title, schema))
@@ -126,8 +155,8 @@ def _describe(ctx: _Ctx, ds: URIRef, pub: Published, entry: dict[str, Any]) -> N
     for key, lang in (("description_de", "de"), ("description_en", "en")):
         if m.get(key):
             ctx.add(ds, DCTERMS.description, Literal(str(m[key]), lang=lang))
-    ctx.add(ds, DCTERMS.publisher, ctx.publisher)
-    ctx.add(ds, DCAT.contactPoint, ctx.contact)
+    ctx.add(ds, DCTERMS.publisher, ctx.agent(pub.namespace, "publisher"))
+    ctx.add(ds, DCAT.contactPoint, ctx.agent(pub.namespace, "contact"))
     ctx.add(ds, DCAT_VERSION, Literal(version))
     ctx.add(ds, OWL.versionInfo, Literal(version))
     notes = pub.changelog.get(version) or str(entry.get("summary", ""))
@@ -137,16 +166,17 @@ def _describe(ctx: _Ctx, ds: URIRef, pub: Published, entry: dict[str, Any]) -> N
     ctx.add(ds, DCTERMS.modified, _when(str(entry["date"])))
 
 
-def _spatial(ctx: _Ctx, ds: URIRef) -> None:
-    cat = ctx.config.catalog
-    if cat.get("political_geocoding"):
-        geo = URIRef(str(cat["political_geocoding"]))
+def _spatial(ctx: _Ctx, ds: URIRef, meta: dict[str, Any]) -> None:
+    """Political geocoding as released; the contributor id of whoever runs the catalog."""
+    if meta.get("political_geocoding"):
+        geo = URIRef(str(meta["political_geocoding"]))
         ctx.add(ds, DCTERMS.spatial, geo)
         ctx.add(ds, DCATDE.politicalGeocodingURI, geo)
-    if cat.get("political_geocoding_level"):
-        ctx.add(ds, DCATDE.politicalGeocodingLevelURI, URIRef(str(cat["political_geocoding_level"])))
-    if cat.get("contributor_id"):
-        ctx.add(ds, DCATDE.contributorID, URIRef(str(cat["contributor_id"])))
+    if meta.get("political_geocoding_level"):
+        ctx.add(ds, DCATDE.politicalGeocodingLevelURI, URIRef(str(meta["political_geocoding_level"])))
+    cid = ctx.config.catalog.get("contributor_id")
+    if cid:
+        ctx.add(ds, DCATDE.contributorID, URIRef(str(cid)))
 
 
 def _temporal(ctx: _Ctx, ds: URIRef, span: tuple[str, str] | None) -> None:
@@ -161,18 +191,18 @@ def _temporal(ctx: _Ctx, ds: URIRef, span: tuple[str, str] | None) -> None:
 
 def _earlier(ctx: _Ctx, ds: URIRef, pub: Published) -> None:
     """Earlier releases as their own datasets, linked by hasVersion / previousVersion."""
-    nodes = [URIRef(f"{ctx.base}{pub.id}/{e['version']}/#dataset") for e in pub.versions]
+    nodes = [URIRef(f"{ctx.base}{pub.ref}/{e['version']}/#dataset") for e in pub.versions]
     for i, entry in enumerate(pub.versions[1:], 1):
         node = nodes[i]
         _describe(ctx, node, pub, entry)
-        ctx.add(node, DCAT.landingPage, URIRef(f"{ctx.base}{pub.id}/{entry['version']}/"))
+        ctx.add(node, DCAT.landingPage, URIRef(f"{ctx.base}{pub.ref}/{entry['version']}/"))
         ctx.add(node, DCAT3["isVersionOf"], ds)
         ctx.add(ds, DCAT3["hasVersion"], node)
         ctx.add(nodes[i - 1] if i > 1 else ds, DCAT3["previousVersion"], node)
 
 
-def _dataset(ctx: _Ctx, pub: Published, paths: Paths) -> URIRef:
-    ds = URIRef(f"{ctx.base}{pub.id}/#dataset")
+def _dataset(ctx: _Ctx, pub: Published) -> URIRef:
+    ds = URIRef(f"{ctx.base}{pub.ref}/#dataset")
     m = pub.meta
     _describe(ctx, ds, pub, pub.versions[0])
     ctx.add(ds, DCTERMS.identifier, Literal(str(ds)))
@@ -184,8 +214,8 @@ def _dataset(ctx: _Ctx, pub: Published, paths: Paths) -> URIRef:
         ctx.add(ds, DCTERMS.accrualPeriodicity, URIRef(f"{EU}frequency/{m['accrual_periodicity']}"))
     ctx.add(ds, DCTERMS.language, DEU)
     ctx.add(ds, DCTERMS.accessRights, URIRef(EU + "access-right/PUBLIC"))
-    ctx.add(ds, DCAT.landingPage, URIRef(f"{ctx.base}{pub.id}/"))
-    _spatial(ctx, ds)
+    ctx.add(ds, DCAT.landingPage, URIRef(f"{ctx.base}{pub.ref}/"))
+    _spatial(ctx, ds, m)
     _temporal(ctx, ds, temporal(pub))
     for dist in _distributions(ctx, pub):
         ctx.add(ds, DCAT.distribution, dist)
@@ -194,25 +224,34 @@ def _dataset(ctx: _Ctx, pub: Published, paths: Paths) -> URIRef:
 
 
 def build_graph(config: Config, paths: Paths, pubs: list[Published]) -> Graph:
-    """The catalog graph: one dcat:Dataset per published package (its latest release)."""
+    """The catalog graph: one dcat:Dataset per published package (its latest release).
+
+    Every namespace of the data dir is listed; each dataset names the publisher its release
+    records. The catalog's own publisher is the first namespace's (the top level when it
+    has releases), so the catalog does not depend on which configuration ran last.
+    """
     ctx = _Ctx(config)
     cat = config.catalog
+    pubs = listable(pubs)
+    agents = publishers(config, pubs)
+    names = list(dict.fromkeys(str(m.get("publisher_name", "")) for m in agents.values()))
+    publisher = ", ".join(n for n in names if n)
     node = URIRef(ctx.base + "#catalog")
     ctx.add(node, RDF.type, DCAT.Catalog)
-    publisher = str(cat["publisher_name"])
     ctx.add(node, DCTERMS.title, Literal(str(cat.get("title", f"Offene Daten: Integration "
                                                       f"({publisher})")), lang="de"))
     ctx.add(node, DCTERMS.description, Literal(str(cat.get(
         "description", f"Versionierte offene Datenpakete zu Integration und Migration, "
         f"veröffentlicht von {publisher}.")), lang="de"))
-    ctx.add(node, DCTERMS.publisher, ctx.publisher)
+    ctx.add(node, DCTERMS.publisher, ctx.agent(next(iter(agents)), "publisher"))
     ctx.add(node, DCTERMS.language, DEU)
     ctx.add(node, FOAF.homepage, URIRef(ctx.base))
     if pubs:
         ctx.add(node, DCTERMS.modified, _when(max(str(p.versions[0]["date"]) for p in pubs)))
-    _agents(ctx)
+    for namespace, meta in agents.items():
+        _agents(ctx, namespace, meta)
     for pub in pubs:
-        ctx.add(node, DCAT.dataset, _dataset(ctx, pub, paths))
+        ctx.add(node, DCAT.dataset, _dataset(ctx, pub))
     return ctx.g
 
 
@@ -230,4 +269,4 @@ def write(config: Config, paths: Paths, pubs: list[Published]) -> None:
     store.atomic_write(paths.published / "catalog.jsonld",
                        json.dumps(data, ensure_ascii=False, indent=2, sort_keys=True) + "\n",
                        paths.tmp)
-    log.info("catalog: %d triples, %d dataset(s)", len(g), len(pubs))
+    log.info("catalog: %d triples, %d dataset(s)", len(g), len(set(g.objects(None, DCAT.dataset))))

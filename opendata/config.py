@@ -10,7 +10,14 @@ from typing import Any
 from opendata import places
 from opendata.errors import ConfigError
 from opendata.municipality import KEY_TYPES, Municipality, resolve
-from opendata.paths import CONFIG_FILE, SCHEMAS_DIR
+from opendata.paths import (
+    CONFIG_FILE,
+    NAMESPACE_RE,
+    RESERVED_NAMESPACES,
+    SCHEMAS_DIR,
+    Paths,
+    release_ref,
+)
 
 KINDS = ("genesis", "table")
 CADENCES = {"daily": 2, "weekly": 10, "monthly": 40, "quarterly": 100, "yearly": 400, "irregular": 0}
@@ -118,6 +125,24 @@ class Config:
     catalog: dict[str, Any]
     raw: dict[str, Any]
     municipality: Municipality | None = None
+    namespace: str = ""  # [municipality] id: this config's folder in raw/, published/, state/
+
+    def paths(self, data_dir: Path) -> Paths:
+        """The locations of this configuration in a data dir (its namespace)."""
+        return Paths(data_dir, self.namespace)
+
+    @property
+    def published_url(self) -> str:
+        """The public URL of this config's releases: base URL + namespace ("" without a base)."""
+        base = str(self.catalog.get("base_url", ""))
+        if not base:
+            return ""
+        return base.rstrip("/") + "/" + (f"{self.namespace}/" if self.namespace else "")
+
+    def release_url(self, package: str) -> str:
+        """The public URL of a package's folder (base URL + namespace + package + '/')."""
+        return f"{self.published_url}{package}/" if self.published_url else \
+            f"{release_ref(self.namespace, package)}/"
 
     @property
     def limits(self) -> Limits:
@@ -227,7 +252,22 @@ def load(path: Path | None = None) -> Config:
     if not str(catalog.get("publisher_name", "")).strip():
         raise ConfigError(file, "catalog", "missing 'publisher_name': the body that publishes "
                           "the data (e.g. 'Stadt Jena'); there is no default")
-    return Config(path, sources, packages, apis, data.get("settings", {}), catalog, data, town)
+    return Config(path, sources, packages, apis, data.get("settings", {}), catalog, data, town,
+                  _namespace(file, data, packages, sources))
+
+
+def _namespace(file: str, data: dict[str, Any], packages: dict[str, PackageConfig],
+               sources: list[SourceConfig]) -> str:
+    """``[municipality] id``: "" (top level of the data dir) or a slug that names no folder."""
+    value = (data.get("municipality") or {}).get("id", "")
+    if value == "":
+        return ""
+    taken = RESERVED_NAMESPACES | set(packages) | {s.id for s in sources}
+    if not isinstance(value, str) or not NAMESPACE_RE.match(value) or value in taken:
+        raise ConfigError(file, "municipality", f"id must be a short lowercase slug (a-z, 0-9, "
+                          f"'-'; e.g. \"jena\") that is not a package, source or state folder "
+                          f"name ({', '.join(sorted(taken))}), got {value!r}")
+    return value
 
 
 def _municipality(file: str, data: dict[str, Any]) -> Municipality | None:

@@ -82,7 +82,7 @@ def readme(desc: dict[str, Any], build: Build, config: Config, version: str) -> 
     publisher = config.catalog["publisher_name"]
     lines += ["## Zitieren / How to cite", "",
               f"{publisher}: {title}, Version {version} ({desc.get('created', '')[:10]}). "
-              f"{config.catalog.get('base_url', '')}{build.package}/{version}/", "",
+              f"{config.release_url(build.package)}{version}/", "",
               "## Lizenz und Namensnennung / Licence and attribution", "",
               "Datenlizenz Deutschland – Namensnennung – Version 2.0 "
               "(https://www.govdata.de/dl-de/by-2-0). Required attribution:", ""]

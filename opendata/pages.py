@@ -9,7 +9,7 @@ from typing import Any
 from opendata import charts, store
 from opendata.config import Config
 from opendata.paths import Paths
-from opendata.site import Published, read_rows, temporal
+from opendata.site import Published, read_rows, release_dir, temporal
 from opendata.text import md_unescape
 
 log = logging.getLogger(__name__)
@@ -42,9 +42,57 @@ def _size(n: int) -> str:
     return f"{n / 1024:.1f} KiB" if n >= 1024 else f"{n} B"
 
 
+KINDS = {"statistics": ("Statistik (Daten und Fakten)", "statistics (data and facts)"),
+         "measures": ("Maßnahmen", "measures")}
+"""Package builders by the part of an integration concept they publish (German, English)."""
+
+
+def _groups(pubs: list[Published]) -> dict[str, list[Published]]:
+    """Published packages by namespace (configuration), top level first."""
+    out: dict[str, list[Published]] = {}
+    for pub in sorted(pubs, key=lambda p: (p.namespace, p.id)):
+        out.setdefault(pub.namespace, []).append(pub)
+    return out
+
+
+def _place(group: list[Published]) -> str:
+    """The municipality a group of packages is about, as its releases record it."""
+    for pub in group:
+        town = pub.meta.get("municipality") or {}
+        if town.get("name"):
+            return str(town["name"])
+    return str(group[0].meta.get("publisher_name") or group[0].namespace
+               or "Weitere Datenpakete / other data packages")
+
+
+def _not_yet(group: list[Published]) -> list[str]:
+    """A line per part not published for this municipality (when every release says its part)."""
+    kinds = {p.meta.get("builder") for p in group}
+    if None in kinds:
+        return []
+    return [f"<p>{e(de)}: noch nicht erfasst <span lang=\"en\">/ {e(en)}: not published yet"
+            "</span></p>" for kind, (de, en) in KINDS.items() if kind not in kinds]
+
+
+def _group_html(group: list[Published], heading: bool) -> list[str]:
+    body = [f"<h3>{e(_place(group))}</h3>"] if heading else []
+    body.append("<ul>")
+    for pub in group:
+        body.append(f'<li><a href="{e(pub.ref)}/index.html">{e(pub.meta.get("title_de", pub.id))}'
+                    f'</a> <span lang="en">({e(pub.meta.get("title_en", ""))})</span> – '
+                    f"Version {e(pub.latest)}, {e(str(pub.versions[0]['date'])[:10])}</li>")
+    return body + ["</ul>"] + _not_yet(group)
+
+
+def _publishers(config: Config, pubs: list[Published]) -> str:
+    names = [str(p.meta.get("publisher_name", "")) for g in _groups(pubs).values() for p in g[:1]]
+    return ", ".join(dict.fromkeys(n for n in names if n)) or \
+        str(config.catalog.get("publisher_name", ""))
+
+
 def index_html(config: Config, pubs: list[Published]) -> str:
-    """The catalog's start page, linking every package page and the DCAT catalog."""
-    publisher = config.catalog["publisher_name"]
+    """The start page of the data dir: every municipality's packages and the DCAT catalog."""
+    publisher = _publishers(config, pubs)
     body = [f"<h1>Offene Daten: Integration – {e(publisher)}</h1>",
             _en(f"Open data on integration – {publisher}"),
             f"<p>Versionierte Datenpakete, veröffentlicht von {e(publisher)}. Alle Dateien "
@@ -55,12 +103,10 @@ def index_html(config: Config, pubs: list[Published]) -> str:
     if not pubs:
         body.append("<p>Noch nichts veröffentlicht. <span lang=\"en\">Nothing published yet."
                     "</span></p>")
-    body.append("<ul>")
-    for pub in pubs:
-        body.append(f'<li><a href="{e(pub.id)}/index.html">{e(pub.meta.get("title_de", pub.id))}'
-                    f'</a> <span lang="en">({e(pub.meta.get("title_en", ""))})</span> – '
-                    f"Version {e(pub.latest)}, {e(str(pub.versions[0]['date'])[:10])}</li>")
-    body += ["</ul>", "<h2>Katalog <span lang=\"en\">/ Catalog</span></h2>",
+    groups = _groups(pubs)
+    for group in groups.values():
+        body += _group_html(group, heading=len(groups) > 1)
+    body += ["<h2>Katalog <span lang=\"en\">/ Catalog</span></h2>",
              '<p>DCAT-AP.de 3.0: <a href="catalog.ttl">catalog.ttl</a> (Turtle), '
              '<a href="catalog.jsonld">catalog.jsonld</a> (JSON-LD).</p>']
     return page(f"Offene Daten: Integration – {publisher}", body)
@@ -133,7 +179,7 @@ def _history(pub: Published, paths: Paths) -> list[str]:
                         for line in notes.splitlines() if line.strip())
         zip_rel = f"{v}/{pub.id}-{v}.zip"
         link = (f'<a href="{e(zip_rel)}">{e(pub.id)}-{e(v)}.zip</a>'
-                if (paths.package_dir(pub.id) / zip_rel).is_file() else "entfernt / removed")
+                if (release_dir(paths, pub) / zip_rel).is_file() else "entfernt / removed")
         out.append(f'<tr><th scope="row">{e(v)}</th><td>{e(str(entry["date"])[:10])}</td>'
                    f'<td lang="en"><ul>{items}</ul></td><td>{link}</td></tr>')
     out.append("</table>")
@@ -141,20 +187,20 @@ def _history(pub: Published, paths: Paths) -> list[str]:
 
 
 def _usage(config: Config, pub: Published) -> list[str]:
-    v, publisher = pub.latest, config.catalog["publisher_name"]
-    base = str(config.catalog.get("base_url", "")).rstrip("/") + "/"
+    v, publisher = pub.latest, pub.meta.get("publisher_name", "")
+    url = f"{str(config.catalog.get('base_url', '')).rstrip('/')}/{pub.ref}/{v}/"
     first = pub.descriptor["resources"][0]["name"] if pub.descriptor.get("resources") else "data"
     cite = (f"{publisher}: {pub.meta.get('title_de', pub.id)}, Version {v} "
-            f"({str(pub.versions[0]['date'])[:10]}). {base}{pub.id}/{v}/")
+            f"({str(pub.versions[0]['date'])[:10]}). {url}")
     return ['<h2>Zitieren <span lang="en">/ How to cite</span></h2>', f"<p>{e(cite)}</p>",
             '<h2>Laden <span lang="en">/ How to load</span></h2>',
             "<h3>pandas (Python)</h3>",
-            f'<pre><code>import pandas as pd\ndf = pd.read_csv("{e(base)}{e(pub.id)}/{e(v)}/data/'
+            f'<pre><code>import pandas as pd\ndf = pd.read_csv("{e(url)}data/'
             f'{e(first)}.csv", dtype=str, keep_default_na=False)</code></pre>', "<h3>R</h3>",
-            f'<pre><code>df &lt;- read.csv("{e(base)}{e(pub.id)}/{e(v)}/data/{e(first)}.csv", '
+            f'<pre><code>df &lt;- read.csv("{e(url)}data/{e(first)}.csv", '
             'colClasses = "character", encoding = "UTF-8")</code></pre>', "<h3>frictionless</h3>",
-            f'<pre><code>import frictionless\npkg = frictionless.Package("{e(base)}{e(pub.id)}/'
-            f'{e(v)}/datapackage.json")\nrows = pkg.get_resource("{e(first)}").read_rows()'
+            f'<pre><code>import frictionless\npkg = frictionless.Package("{e(url)}'
+            f'datapackage.json")\nrows = pkg.get_resource("{e(first)}").read_rows()'
             "</code></pre>"]
 
 
@@ -183,9 +229,10 @@ def package_charts(paths: Paths, pub: Published) -> list[charts.Chart]:
 
 def package_html(config: Config, paths: Paths, pub: Published) -> str:
     """The landing page of one package."""
-    m, publisher = pub.meta, config.catalog["publisher_name"]
+    m, publisher = pub.meta, pub.meta.get("publisher_name", "")
     span = temporal(pub)
-    body = ['<p><a href="../index.html">Alle Datenpakete / all data packages</a></p>',
+    up = "../" * pub.ref.count("/")
+    body = [f'<p><a href="{up}../index.html">Alle Datenpakete / all data packages</a></p>',
             f"<h1>{e(m.get('title_de', pub.id))}</h1>", _en(str(m.get("title_en", ""))),
             f"<p>{e(m.get('description_de', ''))}</p>", _en(str(m.get("description_en", ""))),
             f"<p>Zeitraum / time coverage: <time>{e(span[0])}</time> – <time>{e(span[1])}</time>"
@@ -208,5 +255,5 @@ def write_all(config: Config, paths: Paths, pubs: list[Published]) -> None:
     """Write index.html and every package's index.html atomically."""
     store.atomic_write(paths.published / "index.html", index_html(config, pubs), paths.tmp)
     for pub in pubs:
-        store.atomic_write(paths.package_dir(pub.id) / "index.html",
+        store.atomic_write(release_dir(paths, pub) / "index.html",
                            package_html(config, paths, pub), paths.tmp)

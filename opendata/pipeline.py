@@ -26,7 +26,7 @@ from opendata.errors import (
 )
 from opendata.http import RetryPolicy
 from opendata.model import Build
-from opendata.paths import REPO_ROOT, SCHEMAS_DIR, Paths
+from opendata.paths import REPO_ROOT, SCHEMAS_DIR, Paths, release_ref
 from opendata.sources import kind_module
 from opendata.validate import Report, validate
 from opendata.versioning import Changes, mass_removals, summary
@@ -361,10 +361,14 @@ def publish_all(config: Config, paths: Paths, *, packages: list[str] | None = No
 
 
 def _site_stamp(config: Config, paths: Paths) -> dict[str, Any]:
-    live = {p: [e["version"] for e in store.read_versions(paths.package_dir(p))["versions"]
-                if not e.get("removed")] for p in sorted(config.packages)}
+    """Every package of every namespace in the data dir: its live releases and latest."""
+    from opendata.site import package_dirs
+
+    found = {release_ref(ns, d.name): d for ns, d in package_dirs(paths)}
+    live = {ref: [e["version"] for e in store.read_versions(d)["versions"] if not e.get("removed")]
+            for ref, d in found.items()}
     return {"base_url": config.catalog.get("base_url", ""), "releases": live,
-            "latest": {p: store.latest_version(paths.package_dir(p)) for p in sorted(config.packages)},
+            "latest": {ref: store.latest_version(d) for ref, d in found.items()},
             "code": _hash_tree(REPO_ROOT / "opendata", "*.py")}
 
 
@@ -372,17 +376,18 @@ def ensure_site(config: Config, paths: Paths) -> bool:
     """Regenerate catalog and pages unless they were built for exactly these releases and code.
 
     Checking a stamp (not "did this run publish") means a run killed between publishing and
-    writing the site is repaired by the next run, even when that run publishes nothing.
+    writing the site is repaired by the next run, even when that run publishes nothing. The
+    site covers every namespace of the data dir, so the stamp does too.
     """
     stamp = _site_stamp(config, paths)
     if not any(stamp["latest"].values()):
         return False
-    path = paths.state / "site.json"
+    path = paths.site_stamp
     if path.is_file() and json.loads(path.read_text(encoding="utf-8")) == stamp \
             and (paths.published / "catalog.ttl").is_file():
         return False
     regenerate_site(config, paths)
-    paths.state.mkdir(parents=True, exist_ok=True)
+    paths.state_root.mkdir(parents=True, exist_ok=True)
     store.atomic_write(path, snapshot.dump_json(stamp), paths.tmp)
     return True
 

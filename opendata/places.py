@@ -125,9 +125,24 @@ def _read(path: Path, columns: list[str]) -> pd.DataFrame:
     return frame[columns].astype(object)
 
 
+def with_ags_rows(regions: pd.DataFrame) -> pd.DataFrame:
+    """Add the AGS row of every municipality listed only by its ARS (``same_as_key``).
+
+    The AGS names the same territory as the ARS row (same name, level, parent, validity), so a
+    published ``regions`` list that names a municipality's AGS in ``same_as_key`` also has that
+    key as a row (its foreign key). Curated AGS rows (with notes) are kept as they are.
+    """
+    ars = regions[(regions["key_type"] == "ars") & regions["same_as_key"].ne("")]
+    ars = ars[~ars["same_as_key"].isin(regions["key"])]
+    ags = ars.assign(key=ars["same_as_key"], key_type="ags", same_as_key=ars["key"], note="",
+                     note_de="", source="derived from the ARS row (same territory)")
+    return pd.concat([regions, ags[REGISTRY_COLUMNS]], ignore_index=True).astype(object)
+
+
 @lru_cache(maxsize=4)
 def load(directory: Path = REGIONS_DIR) -> Registry:
     """The registry in ``directory`` (regions.csv and changes.csv), read once per process."""
-    regions = _read(directory / REGION_FILE.name, REGISTRY_COLUMNS).set_index("key", drop=False)
+    regions = with_ags_rows(_read(directory / REGION_FILE.name, REGISTRY_COLUMNS))
+    regions = regions.set_index("key", drop=False)
     regions.index.name = None
     return Registry(regions, _read(directory / CHANGE_FILE.name, CHANGE_COLUMNS))

@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 ZIP_DATE = (2020, 10, 13, 0, 0, 0)  # fixed ZIP member time: the concept's adoption date
 ZIP_BLOCK = 1 << 20  # bytes copied into a ZIP member at a time
 KILL_ENV = "OPENDATA_TEST_KILL_AT"  # crash tests: SIGKILL this process at a named checkpoint
+RELEASED_META = "catalog"  # datapackage.json property: the catalog metadata from the config
 
 
 def checkpoint(name: str) -> None:
@@ -102,6 +103,22 @@ def _texts(build: Build, pkg: PackageConfig) -> dict[str, str]:
     return out
 
 
+def released_meta(config: Config, package: str) -> dict[str, Any]:
+    """What the catalog takes from the config, recorded in datapackage.json (``RELEASED_META``).
+
+    With it the catalog and the landing page can be rebuilt from the published files alone,
+    for every configuration that publishes into the data dir.
+    """
+    cat, town = config.catalog, config.municipality
+    meta = {k: config.packages[package].meta.get(k) for k in
+            ("themes", "accrual_periodicity", "license_url")}
+    meta |= {k: cat.get(k) for k in ("publisher_name", "publisher_url", "contact_url",
+                                     "political_geocoding", "political_geocoding_level")}
+    meta |= {"builder": config.packages[package].builder,
+             "municipality": {"key": town.key, "name": town.name} if town else None}
+    return {k: v for k, v in sorted(meta.items()) if v not in (None, "", [])}
+
+
 def _descriptor(build: Build, pkg: PackageConfig, config: Config, version: str,
                 created: str, stage: Path) -> dict[str, Any]:
     m = pkg.meta
@@ -131,7 +148,7 @@ def _descriptor(build: Build, pkg: PackageConfig, config: Config, version: str,
                       "attribution": attribution(build, config)}],
         "contributors": [{"title": config.catalog["publisher_name"],
                           "roles": ["publisher"]}],
-        "sources": sources, "resources": resources}
+        RELEASED_META: released_meta(config, pkg.id), "sources": sources, "resources": resources}
     return {k: v for k, v in desc.items() if v is not None}
 
 

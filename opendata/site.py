@@ -12,13 +12,14 @@ from typing import Any
 
 import pandas as pd
 
-from opendata import store
+from opendata import publish, store
 from opendata.config import Config
-from opendata.paths import Paths
+from opendata.paths import Paths, release_ref
 
 log = logging.getLogger(__name__)
 CHANGELOG_HEAD = re.compile(r"^## (\d+\.\d+\.\d+)\b.*$", re.MULTILINE)
 CHUNK_ROWS = 200_000  # rows read at a time from a published CSV
+VERSIONS = "versions.json"  # marks a package folder in published/
 
 
 @dataclass
@@ -40,6 +41,12 @@ class Published:
     descriptor: dict[str, Any]
     changelog: dict[str, str]  # version -> changelog entry (markdown bullet lines)
     files: dict[str, FileInfo] = field(default_factory=dict)  # key: path in the release
+    namespace: str = ""  # the configuration's [municipality] id ("" = top level)
+
+    @property
+    def ref(self) -> str:
+        """The package folder relative to published/ (and its URL below the base URL)."""
+        return release_ref(self.namespace, self.id)
 
     @property
     def latest(self) -> str:
@@ -81,35 +88,72 @@ def _files(rel_dir: Path, versions: list[dict[str, Any]], version: str) -> dict[
     return files
 
 
-def read_package(config: Config, pkg_dir: Path) -> Published | None:
+def _meta(config: Config, namespace: str, package: str, desc: dict[str, Any]) -> dict[str, Any]:
+    """Released metadata; a release made before it was recorded falls back to its config."""
+    released = desc.get(publish.RELEASED_META)
+    if not isinstance(released, dict):
+        ours = namespace == config.namespace and package in config.packages
+        released = (config.packages[package].meta | publish.released_meta(config, package)) if ours \
+            else {}
+    return dict(released) | {  # titles and descriptions as released
+        "keywords": desc.get("keywords", released.get("keywords", [])),
+        "title_de": desc.get("title", ""), "title_en": desc.get("title_en", ""),
+        "description_de": desc.get("description", ""),
+        "description_en": desc.get("description_en", "")}
+
+
+def read_package(config: Config, pkg_dir: Path, namespace: str = "") -> Published | None:
     """Read one package's versions.json, latest descriptor, changelog and checksums."""
     index = store.read_versions(pkg_dir)
     versions = [e for e in index.get("versions", []) if not e.get("removed")]
-    if not versions or pkg_dir.name not in config.packages:
+    if not versions:
         return None
     rel_dir = pkg_dir / str(versions[0]["version"])
     desc = json.loads((rel_dir / "datapackage.json").read_text(encoding="utf-8"))
     changelog = parse_changelog((rel_dir / "CHANGELOG.md").read_text(encoding="utf-8"))
-    meta = config.packages[pkg_dir.name].meta | {  # titles and descriptions as released
-        "title_de": desc.get("title", ""), "title_en": desc.get("title_en", ""),
-        "description_de": desc.get("description", ""), "description_en": desc.get("description_en", "")}
-    pub = Published(pkg_dir.name, meta, versions, desc, changelog)
+    pub = Published(pkg_dir.name, _meta(config, namespace, pkg_dir.name, desc), versions, desc,
+                    changelog, namespace=namespace)
     pub.files = _files(rel_dir, versions, pub.latest)
     return pub
 
 
+def _packages_in(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_dir() and (p / VERSIONS).is_file())
+
+
+def package_dirs(paths: Paths) -> list[tuple[str, Path]]:
+    """(namespace, folder) of every package published in the data dir, top level first.
+
+    A folder of published/ holding versions.json is a package; any other folder is a
+    namespace whose packages are the folders below it that hold versions.json.
+    """
+    root = paths.published
+    if not root.is_dir():
+        return []
+    top = _packages_in(root)
+    found = [("", p) for p in top]
+    for ns in sorted(p for p in root.iterdir() if p.is_dir() and p not in top):
+        found += [(ns.name, p) for p in _packages_in(ns)]
+    return found
+
+
 def published_packages(config: Config, paths: Paths) -> list[Published]:
-    """Every configured package that has at least one live release, sorted by id."""
+    """Every package of every namespace in the data dir with a live release, sorted."""
     out = []
-    for pkg in sorted(config.packages):
-        found = read_package(config, paths.package_dir(pkg))
+    for namespace, pkg_dir in package_dirs(paths):
+        found = read_package(config, pkg_dir, namespace)
         if found is not None:
             out.append(found)
     return out
 
 
+def release_dir(paths: Paths, pub: Published) -> Path:
+    """The folder of a published package in the data dir."""
+    return paths.namespaced(pub.namespace).package_dir(pub.id)
+
+
 def _csv_path(paths: Paths, pub: Published, resource: str) -> Path:
-    return paths.package_dir(pub.id) / pub.latest / "data" / f"{resource}.csv"
+    return release_dir(paths, pub) / pub.latest / "data" / f"{resource}.csv"
 
 
 def _chunks(path: Path, columns: Iterable[str] | None) -> Iterator[pd.DataFrame]:

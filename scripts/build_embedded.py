@@ -10,10 +10,13 @@ LF, recorded header, column order and row order) with the recorded ``metadata/ta
 It also stores the snapshot of the local table source ``city_figures``
 (``config/city/kennzahlen.csv``), so that ``opendata run --offline`` has every input in git.
 
-Re-running is idempotent: a source is skipped when a snapshot with the same content_sha256
-exists. Usage::
+The snapshots go to the configuration's namespace of the data dir (``[municipality] id``):
+``data/raw/<source>/`` for config/opendata.toml (Eisenach), ``data/raw/jena/<source>/`` for
+config/jena/opendata.toml. Re-running is idempotent: a source is skipped when a snapshot with
+the same content_sha256 exists. Usage::
 
     .venv/bin/python scripts/build_embedded.py [--shared ../shared] [--data-dir data]
+                                               [--config config/jena/opendata.toml]
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ sys.path.insert(0, str(REPO))
 
 from opendata import snapshot  # noqa: E402
 from opendata.config import Config, SourceConfig, load  # noqa: E402
-from opendata.paths import Paths  # noqa: E402
+from opendata.paths import Paths  # noqa: E402  (type of config.paths())
 
 log = logging.getLogger("build_embedded")
 DEFAULT_SHARED = REPO.parent / "shared"
@@ -166,7 +169,8 @@ def build_table(source: SourceConfig, config: Config, paths: Paths) -> Path | No
         return None
     file = snapshot.FetchedFile("data.csv", content, f"file:{source.location}", "data", {}, 200,
                                 {"Content-Type": "text/csv; charset=utf-8"})
-    note = f"copy of config/{source.location} stored by scripts/build_embedded.py"
+    shown = path.relative_to(REPO) if path.is_relative_to(REPO) else path
+    note = f"copy of {shown} stored by scripts/build_embedded.py"
     snap = snapshot.store(target, source.id, "table", [file], sha, note=note)
     log.info("stored %s -> %s", source.id, snap.path)
     return snap.path
@@ -175,7 +179,7 @@ def build_table(source: SourceConfig, config: Config, paths: Paths) -> Path | No
 def run(shared: Path, data_dir: Path, config_file: Path | None = None) -> list[Path]:
     """Build every embedded statistics snapshot; returns the folders newly written."""
     config = load(config_file)
-    paths = Paths(data_dir)
+    paths = config.paths(data_dir)
     written = []
     for source in config.sources_for(PACKAGE):
         if not source.verified:  # no recorded response exists for an unverified table code
@@ -196,7 +200,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--shared", type=Path, default=DEFAULT_SHARED, help="the ../shared folder")
     ap.add_argument("--data-dir", type=Path, default=REPO / "data", help="data dir holding raw/")
-    ap.add_argument("--config", type=Path, default=None, help="registry TOML")
+    ap.add_argument("--config", type=Path, default=None,
+                    help="registry TOML (default config/opendata.toml); its [municipality] id "
+                         "is the namespace below raw/")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     if not (args.shared / "genesis").is_dir():

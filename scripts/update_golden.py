@@ -11,7 +11,6 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from opendata import config, pipeline  # noqa: E402
-from opendata.paths import Paths  # noqa: E402
 
 GOLDEN = REPO / "tests" / "golden"
 
@@ -22,7 +21,7 @@ def main() -> None:
         data = Path(tmp) / "data"
         shutil.copytree(REPO / "data" / "raw", data / "raw")
         cfg = config.load()
-        pipeline.publish_all(cfg, Paths(data))
+        pipeline.publish_all(cfg, cfg.paths(data))
         shutil.rmtree(GOLDEN, ignore_errors=True)
         for pkg in sorted(cfg.packages):
             rel = data / "published" / pkg / "1.0.0"

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import json
 import zipfile
 from pathlib import Path
 from types import ModuleType
+
+from helpers import load_script
 
 from opendata import snapshot
 from opendata.config import load
@@ -18,12 +19,7 @@ PKG = "integration_statistics"
 
 
 def _script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("build_embedded",
-                                                  REPO_ROOT / "scripts" / "build_embedded.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("build_embedded")
 
 
 def test_committed_snapshots_hold_only_configured_regions() -> None:

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import json
 import shutil
-import threading
 import urllib.request
 from collections.abc import Iterator
-from functools import partial
 from html.parser import HTMLParser
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urljoin, urlparse
 
 import pytest
+from helpers import serve_folder
 
 from opendata import charts, config, pipeline, site
 from opendata.config import Config
@@ -149,20 +147,8 @@ def test_site_with_only_one_package(tree: tuple[Config, Paths], tmp_path: Path) 
 def server(tree: tuple[Config, Paths]) -> Iterator[str]:
     """The published folder served by http.server on 127.0.0.1."""
     _, paths = tree
-
-    class Quiet(SimpleHTTPRequestHandler):
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
-            pass
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0),
-                                partial(Quiet, directory=str(paths.published)))
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}/"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    with serve_folder(paths.published) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

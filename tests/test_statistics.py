@@ -150,7 +150,7 @@ BAD_CASES = {
                        "value"),
     "share-above-100": ('2017-12-31,16056,"Eisenach, kreisfreie Stadt",city_foreigners_share,,,,,'
                         '120,percent,"x"\n', "value"),
-    "unknown-region": ('2017-12-31,07232218,"Eisenach",city_inhabitants,,,,,374,count,"x"\n',
+    "unknown-region": ('2017-12-31,16063999,"Eisenach",city_inhabitants,,,,,374,count,"x"\n',
                        "region_key"),
     "duplicate-key": (GOOD, "region_key,reference_date,sex_code,citizenship_code,indicator"),
     "period-out-of-range": ('1899-12-31,16056,"Eisenach, kreisfreie Stadt",city_inhabitants,,,,,'

@@ -36,6 +36,8 @@ def _set_age(data: Path, days: float, source: str | None = None) -> None:
     for src_dir in sorted((data / "raw").iterdir()):
         if source and src_dir.name != source:
             continue
+        if not (snapshot.candidates(src_dir)[-1] / "manifest.json").is_file():
+            continue  # another configuration's namespace (e.g. raw/jena/), not a source
         manifest = snapshot.candidates(src_dir)[-1] / "manifest.json"
         doc = json.loads(manifest.read_text(encoding="utf-8"))
         doc["fetched_at"] = when
