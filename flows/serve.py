@@ -34,5 +34,6 @@ def serve(cfg: Config, paths: Paths, *, cron: str | None = None, timezone: str |
               "online": online,  # None: decided per run by whether credentials are configured
               "base_url": base_url}
     flow = nightly.with_options(task_runner=task_runner(cfg))
-    flow.serve(name="nightly", schedules=[schedule(cfg, cron, timezone)], parameters=params,
+    name = f"nightly-{cfg.namespace}" if cfg.namespace else "nightly"  # one per municipality
+    flow.serve(name=name, schedules=[schedule(cfg, cron, timezone)], parameters=params,
                global_limit=1, description=f"Fetch, validate and publish the open data of {_who(cfg)}")

@@ -47,25 +47,64 @@ def years_text(years: Iterable[int]) -> str:
     return ", ".join(str(y) for y in ys)
 
 
-def region_years(frame: pd.DataFrame, names: dict[str, str], levels: dict[str, str]) -> str:
-    """'Deutschland / Thüringen 2025; Wartburgkreis 2014–2024': regions grouped by their years."""
+MANY = 6
+"""More regions of one level than this are counted, not named."""
+LEVEL_WORDS = {"de": {"country": "Staaten", "state": "Länder", "district": "Kreise",
+                      "municipality": "Gemeinden"},
+               "en": {"country": "countries", "state": "Länder", "district": "Kreise",
+                      "municipality": "municipalities"}}
+
+
+def _by_level(keys: list[str], levels: dict[str, str]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for key in sorted(keys, key=lambda k: (LEVEL_ORDER.get(levels.get(k, ""), 9), k)):
+        out.setdefault(levels.get(key, ""), []).append(key)
+    return out
+
+
+def _regions_text(keys: list[str], names: dict[str, str], levels: dict[str, str],
+                  lang: str) -> str:
+    """Region names, or per level a count when there are many ('401 Kreise')."""
+    parts: list[str] = []
+    for level, group in _by_level(keys, levels).items():
+        if len(group) > MANY:
+            count = f"{len(group):,}".replace(",", "." if lang == "de" else ",")
+            parts.append(f"{count} {LEVEL_WORDS[lang].get(level, level or 'regions')}")
+        else:
+            parts += [names.get(k, k) for k in group]
+    return " / ".join(parts)
+
+
+def region_years(frame: pd.DataFrame, names: dict[str, str], levels: dict[str, str],
+                 lang: str = "en") -> str:
+    """'Deutschland / Thüringen 2025; Wartburgkreis 2014–2024': regions grouped by their years
+    (more than MANY regions of a level are counted: '401 Kreise 2024')."""
     pairs = frame[["region_key", "period"]].dropna().drop_duplicates()
     by_region = pairs.groupby("region_key")["period"].agg(lambda p: tuple(sorted(int(x) for x in p)))
-    keys = sorted(by_region.index, key=lambda k: (LEVEL_ORDER.get(levels.get(k, ""), 9), k))
     groups: dict[tuple[int, ...], list[str]] = {}
-    for key in keys:
-        groups.setdefault(by_region[key], []).append(names.get(key, key))
-    return "; ".join(f"{' / '.join(regions)} {years_text(ys)}" for ys, regions in groups.items())
+    for key in _by_level(list(by_region.index), levels).values():
+        for k in key:
+            groups.setdefault(by_region[k], []).append(k)
+    return "; ".join(f"{_regions_text(keys, names, levels, lang)} {years_text(ys)}"
+                     for ys, keys in groups.items())
 
 
-def region_dates(frame: pd.DataFrame) -> str:
-    """'16063: 2014-12-31 – 2024-12-31 (11 dates)' per region key, for the README."""
+def region_dates(frame: pd.DataFrame, levels: dict[str, str] | None = None) -> str:
+    """'16063: 2014-12-31 – 2024-12-31 (11 dates)' per region key, for the README; with more
+    than MANY keys of a level, one line per level: '401 district keys: 2024-12-31'."""
     pairs = frame[["region_key", "reference_date"]].drop_duplicates()
+    pairs = pairs[pairs["reference_date"].astype(str) != ""]
+    levels = levels or {}
     parts = []
-    for key, dates in pairs.groupby("region_key", sort=True)["reference_date"]:
-        ds = sorted(d for d in dates if d)
-        if not ds:
+    for level, keys in _by_level(list(pairs["region_key"].unique()), levels).items():
+        if len(keys) > MANY:
+            dates = sorted(set(pairs.loc[pairs["region_key"].isin(keys), "reference_date"]))
+            parts.append(f"{len(keys):,} {level or 'other'} keys: {_span(dates)}")
             continue
-        span = ds[0] if len(ds) == 1 else f"{ds[0]} – {ds[-1]} ({len(ds)} dates)"
-        parts.append(f"{key}: {span}")
+        for key in keys:
+            parts.append(f"{key}: {_span(sorted(pairs.loc[pairs['region_key'] == key, 'reference_date']))}")
     return "; ".join(parts)
+
+
+def _span(dates: list[str]) -> str:
+    return dates[0] if len(dates) == 1 else f"{dates[0]} – {dates[-1]} ({len(dates)} dates)"

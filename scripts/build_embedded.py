@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import fnmatch
 import io
 import json
 import logging
@@ -75,16 +76,22 @@ def pick(entries: list[dict[str, Any]], source: SourceConfig) -> tuple[dict[str,
 
 
 def filter_csv(raw: bytes, keys: set[str]) -> bytes:
-    """Header plus the recorded lines whose region (1_variable_attribute_code) is in ``keys``."""
+    """Header plus the recorded lines whose region (1_variable_attribute_code) is in ``keys``
+    (a key may be a pattern as GENESIS allows, e.g. ``*`` or ``16*``; ``?`` = one character)."""
     text = raw.decode("utf-8-sig")
     if "\r" in text:
         raise SystemExit("recorded CSV has CR line endings; expected LF only")
     lines = text.split("\n")
     header = next(csv.reader([lines[0]], delimiter=";"))
     col = header.index("1_variable_attribute_code")
+    patterns = [k for k in keys if any(c in k for c in "*?")]
     kept = [line for line in lines[1:]
-            if line and next(csv.reader([line], delimiter=";"))[col] in keys]
+            if line and _wanted(next(csv.reader([line], delimiter=";"))[col], keys, patterns)]
     return ("\ufeff" + "\n".join([lines[0], *kept]) + "\n").encode("utf-8")
+
+
+def _wanted(key: str, keys: set[str], patterns: list[str]) -> bool:
+    return key in keys or any(fnmatch.fnmatchcase(key, p) for p in patterns)
 
 
 def deterministic_zip(name: str, content: bytes) -> bytes:

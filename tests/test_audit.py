@@ -165,3 +165,16 @@ def test_a_dissolved_region_is_not_a_zero(data: Path) -> None:
     assert {(d["resource"], d["region_key"], d["rows"]) for d in stats["dropped"]} == {
         ("population", "16056", 3), ("employees", "16056", 6)}
     assert all("did not exist" in d["reason"] for d in stats["dropped"])
+
+
+def test_coverage_text_stays_small_with_many_regions() -> None:
+    from opendata import coverage
+
+    keys = [f"{16000 + i:05d}" for i in range(400)] + ["DG"]
+    frame = pd.DataFrame({"region_key": keys, "period": 2024, "reference_date": "2024-12-31"})
+    levels = {k: "country" if k == "DG" else "district" for k in keys}
+    names = {k: f"Kreis {k}" for k in keys} | {"DG": "Deutschland"}
+    assert coverage.region_years(frame, names, levels, "de") == "Deutschland / 400 Kreise 2024"
+    assert coverage.region_dates(frame, levels) == "DG: 2024-12-31; 400 district keys: 2024-12-31"
+    few = frame[frame["region_key"].isin(["DG", "16001"])]
+    assert coverage.region_years(few, names, levels) == "Deutschland / Kreis 16001 2024"

@@ -15,6 +15,7 @@ from helpers import REPO, copy_config, opendata
 
 from opendata import config, places, scaffold
 from opendata.errors import ConfigError
+from opendata.municipality import resolve
 
 BASE = REPO / "config" / "opendata.toml"
 PUBLISHER = 'publisher_name = "BEISPIEL: Stadtverwaltung"'
@@ -105,7 +106,8 @@ def test_init_kreisangehoerige_gemeinde(tmp_path: Path) -> None:
     cfg_path = done.directory / "opendata.toml"
     _fill_publisher(cfg_path)
     cfg = config.load(cfg_path)
-    ars = places.load().resolve(ags)
+    ars = resolve(ags).ars
+    assert len(ars) == 12 and ars.startswith("16063")
     assert _selections(cfg) == {
         "population_kreise": ["16063"], "protection_seekers": ["16063"],
         "employees_nationality": ["DG", "16", "16063"], "foreigners": ["16063"],

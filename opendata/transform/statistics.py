@@ -164,10 +164,11 @@ def _coverage(built: list[Resource]) -> tuple[list[str], dict[str, str]]:
     names = dict(zip(codes["key"], codes["name"], strict=True))
     levels = dict(zip(codes["key"], codes["level"], strict=True))
     parts = _parts(built)
-    lines = [f"{label} ({en}): {coverage.region_dates(rows)}" for label, _, en, rows in parts]
+    lines = [f"{label} ({en}): {coverage.region_dates(rows, levels)}" for label, _, en, rows in parts]
     summary = {}
     for lang, head, pick in (("de", "Enthalten –", 1), ("en", "Contents –", 2)):
-        text = " ".join(f"{p[pick]}: {coverage.region_years(p[3], names, levels)}." for p in parts)
+        text = " ".join(f"{p[pick]}: {coverage.region_years(p[3], names, levels, lang)}."
+                        for p in parts)
         if text:
             summary[lang] = f"{head} {text}"
     return lines, summary
