@@ -163,13 +163,14 @@ def cmd_run(args: argparse.Namespace, cfg: config_mod.Config, paths: Paths) -> i
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     online = _online(args, cfg)
     from flows.nightly import nightly, task_runner
-    from flows.tempserver import start_temporary_server
+    from flows.tempserver import for_child_processes, start_temporary_server
 
-    start_temporary_server()  # dies with this process, even when it is killed
+    api_url = start_temporary_server()  # dies with this process, even when it is killed
     flow = nightly.with_options(task_runner=task_runner(cfg))
-    result = flow(data_dir=str(paths.data_dir), config_path=str(cfg.path), online=online,
-                  dry_run=args.dry_run, base_url=args.base_url or "",
-                  allow_mass_removal=args.allow_mass_removal)
+    with for_child_processes(api_url):
+        result = flow(data_dir=str(paths.data_dir), config_path=str(cfg.path), online=online,
+                      dry_run=args.dry_run, base_url=args.base_url or "",
+                      allow_mass_removal=args.allow_mass_removal)
     _summary(result)
     return 0
 

@@ -15,6 +15,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import prefect
@@ -51,13 +53,31 @@ class SupervisedServer(SubprocessASGIServer):
                                     env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
 
 
-def start_temporary_server() -> None:
+def start_temporary_server() -> str:
     """Start the run's temporary server unless PREFECT_API_URL names a server (call from the
-    main thread: the kernel ties the guard to the thread that started the child)."""
+    main thread: the kernel ties the guard to the thread that started the child). Returns its
+    API URL ("" when none was started here)."""
     if PREFECT_API_URL.value():
-        return
+        return ""
     server = SupervisedServer()  # becomes Prefect's default temporary server (port None)
     if isinstance(server, SupervisedServer):  # else Prefect already started its own
         server.start()  # Prefect stops it at exit, as before
-        # task runs in child processes (Dask workers) report to this server, not their own
-        os.environ["PREFECT_API_URL"] = server.api_url
+        return str(server.api_url)
+    return ""
+
+
+@contextmanager
+def for_child_processes(api_url: str) -> Iterator[None]:
+    """Task runs in child processes (Dask workers) report to the run's server, not their own:
+    PREFECT_API_URL is set while the flow runs and restored afterwards."""
+    old = os.environ.get("PREFECT_API_URL")
+    if api_url:
+        os.environ["PREFECT_API_URL"] = api_url
+    try:
+        yield
+    finally:
+        if api_url:
+            if old is None:
+                os.environ.pop("PREFECT_API_URL", None)
+            else:
+                os.environ["PREFECT_API_URL"] = old

@@ -358,6 +358,7 @@ def test_mass_removal_stops_unless_allowed(tmp_path: Path,
     versions = json.loads((data / "published" / "integration_measures" / "versions.json").read_text())
     assert versions["latest"] == "1.0.0"
     assert not list((data / "published" / "integration_measures").glob(".staging-*"))
+    assert not list((data / "state" / "tmp").glob("*staging*"))  # the discarded candidate
     assert cli(cfg.path, data, "publish", "--allow-mass-removal") == 0
     rows = published_rows(data, "integration_measures", "measures")
     assert len(rows) == 4 and all(r["removed"] == "true" for r in rows)

@@ -212,6 +212,7 @@ def test_dry_run_prints_version_and_writes_nothing(base: Path, tmp_path: Path) -
     assert {k: v for k, v in after.items() if not k.startswith("state/")} == \
         {k: v for k, v in before.items() if not k.startswith("state/")}
     assert not any(p.name.startswith(".staging-") for p in (data / "published" / PKG).iterdir())
+    assert not [p for p in (data / "state" / "tmp").glob("*") if "staging" in p.name]  # discarded
 
 
 # --- the columnar diff against the dict-of-rows diff it replaced (kept here as the reference) -----
