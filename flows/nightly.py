@@ -146,7 +146,12 @@ def task_runner(cfg: config_mod.Config) -> Any:
     """
     kind = str(cfg.settings.get("task_runner", "threads"))
     if kind == "dask":
-        from prefect_dask import DaskTaskRunner
+        try:
+            from prefect_dask import DaskTaskRunner
+        except ImportError:
+            raise ConfigError(str(cfg.path), "settings", "task_runner = 'dask' needs the "
+                              "prefect-dask package: pip install -e . (or pip install "
+                              "prefect-dask)") from None
 
         address = str(cfg.settings.get("dask_address", "") or "")
         if address:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -243,6 +243,7 @@ def load(path: Path | None = None) -> Config:
         raise ConfigError(file, "sources", "no [[sources]] entries")
     town = _municipality(file, data)
     sources = [_source(file, i, d, packages, apis, town) for i, d in enumerate(raw_sources)]
+    sources = [_with_settings(s, data.get("settings") or {}) for s in sources]
     ids = [s.id for s in sources]
     dupes = sorted({x for x in ids if ids.count(x) > 1})
     if dupes:
@@ -268,6 +269,16 @@ def _namespace(file: str, data: dict[str, Any], packages: dict[str, PackageConfi
                           f"'-'; e.g. \"jena\") that is not a package, source or state folder "
                           f"name ({', '.join(sorted(taken))}), got {value!r}")
     return value
+
+
+SOURCE_SETTINGS = ("max_csv_bytes",)
+"""[settings] that are defaults of every source's ``options`` (a source may override them)."""
+
+
+def _with_settings(src: SourceConfig, settings: dict[str, Any]) -> SourceConfig:
+    """The source with the [settings] defaults of its options filled in."""
+    extra = {k: settings[k] for k in SOURCE_SETTINGS if k in settings and k not in src.options}
+    return replace(src, options=src.options | extra) if extra else src
 
 
 def _municipality(file: str, data: dict[str, Any]) -> Municipality | None:

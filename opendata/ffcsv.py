@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import io
 import logging
 import re
@@ -11,6 +12,8 @@ from datetime import date
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
 
 from opendata.errors import InputError, TerminalFetchError
 
@@ -73,8 +76,8 @@ def _csv_member(zf: zipfile.ZipFile, source: str) -> zipfile.ZipInfo:
 
 def _read_limited(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int, source: str) -> bytes:
     too_big = _fail(source, f"the CSV {info.filename} in the ZIP exceeds the decompression "
-                            f"limit of {limit} bytes; raise ffcsv.MAX_CSV_BYTES if the table is "
-                            "really that large, or narrow the selection")
+                            f"limit of {limit} bytes; raise [settings] max_csv_bytes in the "
+                            "config if the table is really that large, or narrow the selection")
     if info.file_size > limit:
         raise too_big
     with zf.open(info) as fh:
@@ -108,15 +111,29 @@ def _bad(source: str, message: str, file: str = "") -> InputError:
     return InputError(source or "ffcsv", message, file)
 
 
-def _frame(text: str, source: str, file: str) -> pd.DataFrame:
+TEXT = pd.StringDtype("pyarrow", na_value=np.nan)
+"""Cells stay Arrow strings (pandas' default ``str``): a few bytes each, not a Python object."""
+
+
+def _frame(raw: bytes, source: str, file: str) -> pd.DataFrame:
+    """Every column as text, parsed by pyarrow straight from the bytes (no decoded copy)."""
+    head = raw[: raw.find(b"\n")] if b"\n" in raw else raw
+    names = [c.strip('"') for c in _decode(head, source, file).strip("\r").split(";")]
+    if not raw.strip():
+        raise _bad(source, "the CSV is empty (not even a header); the service sent no table", file)
     try:
-        return pd.read_csv(io.StringIO(text), sep=";", dtype=str, keep_default_na=False,
-                           na_filter=False, quotechar='"')
-    except pd.errors.EmptyDataError:
-        raise _bad(source, "the CSV is empty (not even a header); the service sent no table",
-                   file) from None
-    except pd.errors.ParserError as exc:
+        table = pacsv.read_csv(
+            pa.py_buffer(raw[3:] if raw.startswith(codecs.BOM_UTF8) else raw),
+            read_options=pacsv.ReadOptions(block_size=1 << 24),
+            parse_options=pacsv.ParseOptions(delimiter=";", quote_char='"'),
+            convert_options=pacsv.ConvertOptions(
+                column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=False,
+                quoted_strings_can_be_null=False))
+    except pa.ArrowInvalid as exc:
+        if "UTF8" in str(exc) or "utf8" in str(exc).lower():
+            _decode(raw, source, file)  # names the first byte that is not UTF-8
         raise _bad(source, f"the CSV cannot be parsed as ';'-separated ffcsv: {exc}", file) from None
+    return table.to_pandas(types_mapper={pa.string(): TEXT, pa.large_string(): TEXT}.get)
 
 
 def _decode(raw: bytes, source: str, file: str = "") -> str:
@@ -268,11 +285,7 @@ def _sorted(out: pd.DataFrame) -> pd.DataFrame:
     dims = [c for c in out.columns if re.fullmatch(r"dim\d+_(variable_)?code", c)]
     keys = [*SORT_FIRST, *dims, *SORT_LAST]
     keys += [c for c in out.columns if c not in keys]
-    out = out.sort_values(keys, kind="stable").reset_index(drop=True)
-    for col in out.columns:
-        if col != "value":
-            out[col] = out[col].astype(object)
-    return out
+    return out.sort_values(keys, kind="stable").reset_index(drop=True)
 
 
 def language_of(data: bytes) -> str:
@@ -281,7 +294,8 @@ def language_of(data: bytes) -> str:
     return m.group(1).lower() if m else ""
 
 
-def read_ffcsv(data: bytes, *, source: str = "", language: str = "") -> pd.DataFrame:
+def read_ffcsv(data: bytes, *, source: str = "", language: str = "",
+               limit: int = MAX_CSV_BYTES) -> pd.DataFrame:
     """ZIP or CSV bytes of an ffcsv table → the stable long frame.
 
     A broken ZIP is a TerminalFetchError; content that is not a usable ffcsv table (not UTF-8,
@@ -293,12 +307,13 @@ def read_ffcsv(data: bytes, *, source: str = "", language: str = "") -> pd.DataF
     if is_zip(data) or data[:2] == b"PK":
         file = csv_name(data)
         language = language_of(data) or language
-        data = extract_csv(data, source=source)
-    text = _decode(data, source, file)
-    if text.lstrip()[:1] in ("<", "{"):
-        kind = "an HTML page" if text.lstrip()[:1] == "<" else "a JSON document"
-        raise _bad(source, f"got {kind} instead of an ffcsv table: {text.strip()[:200]!r}", file)
-    df = _frame(text, source, file)
+        data = extract_csv(data, source=source, limit=limit)
+    start = data.lstrip()[:1] if not data.startswith(codecs.BOM_UTF8) else data[3:].lstrip()[:1]
+    if start in (b"<", b"{"):
+        kind = "an HTML page" if start == b"<" else "a JSON document"
+        text = data[:400].decode("utf-8", "replace").strip()
+        raise _bad(source, f"got {kind} instead of an ffcsv table: {text[:200]!r}", file)
+    df = _frame(data, source, file)
     dims = _check_header([str(c) for c in df.columns], source, file)
     if df.empty:
         raise _bad(source, "the ffcsv table has a header but no data rows; the service answered "

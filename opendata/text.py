@@ -68,17 +68,25 @@ def neutralise_series(column: pd.Series, *, formulas: bool = True
                       ) -> tuple[pd.Series, pd.Series, pd.Series]:
     """(safe column, control-character mask, formula mask) for one column, vectorised.
 
+    The patterns run once per distinct value (labels and codes repeat a lot), not per row.
     ``formulas=False`` (a numeric or date column): control characters only.
     """
-    controls = control_mask(column)
+    codes, uniques = pd.factorize(column, use_na_sentinel=True)
+    values = pd.Series(uniques, dtype=object).astype(str)
+    controls_u = control_mask(values).to_numpy()
+    found_u = formula_mask(values.str.replace(CONTROL, "", regex=True)).to_numpy() if formulas \
+        else controls_u & False
+    nothing = pd.Series(False, index=column.index)
+    if not controls_u.any() and not found_u.any():
+        return column, nothing, nothing
+    safe_u = values.str.replace(CONTROL, "", regex=True)
+    safe_u = safe_u.where(~found_u, "'" + safe_u)
+    hit = codes >= 0
+    controls = pd.Series(hit & controls_u[codes.clip(0)], index=column.index)
+    found = pd.Series(hit & found_u[codes.clip(0)], index=column.index)
     out = column.copy()
-    if controls.any():
-        out[controls] = column[controls].str.replace(CONTROL, "", regex=True)
-    if not formulas:
-        return out, controls, pd.Series(False, index=column.index)
-    found = formula_mask(out)
-    if found.any():
-        out[found] = "'" + out[found]
+    changed = controls | found
+    out[changed] = safe_u.to_numpy()[codes[changed.to_numpy()]]
     return out, controls, found
 
 

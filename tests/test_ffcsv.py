@@ -50,7 +50,7 @@ def test_excerpt_de_keys_values_and_markers() -> None:
     assert (df["time"] == "2024-12-31").all() and (df["reference_date"] == "2024-12-31").all()
     assert (df["value_q"] == "").all()
     assert df["value"].dtype == "float64"
-    assert all(df[c].dtype == object for c in df.columns if c != "value")
+    assert all(pd.api.types.is_string_dtype(df[c]) for c in df.columns if c != "value")
 
 
 def test_excerpt_de_and_en_identical_values() -> None:

@@ -353,7 +353,8 @@ def _check_regions(frame: pd.DataFrame, source: SourceConfig, file: str) -> None
 def checked_frame(data: bytes, source: SourceConfig, metadata: dict[str, Any]) -> pd.DataFrame:
     """The ffcsv frame of a data body, checked to be the configured table with every configured
     region (InputError otherwise)."""
-    frame = read_ffcsv(data, source=source.id, language=language(source))
+    limit = int(source.options.get("max_csv_bytes", MAX_CSV_BYTES))  # as at fetch, per source
+    frame = read_ffcsv(data, source=source.id, language=language(source), limit=limit)
     file = csv_name(data)
     _check_table(frame, source, file, head_code(metadata))
     _check_regions(frame, source, file)

@@ -55,10 +55,10 @@ def _region(frame: pd.DataFrame, source: SourceConfig, resource: str,
                              f"first classifying variable {unknown} is not a known regional variable; "
                              "add it to opendata.transform.regions.REGION_VARIABLES",
                              field="dim1_variable_code"))
-    out["region_key"] = frame["dim1_code"].astype(object)
-    out["region_name"] = frame["dim1_label"].astype(object)
+    out["region_key"] = frame["dim1_code"].astype("str")
+    out["region_name"] = frame["dim1_label"].astype("str")
     by_var = frame["dim1_variable_code"].map(REGION_VARIABLES).fillna("")
-    out["region_level"] = out["region_key"].map(levels()).fillna(by_var).astype(object)
+    out["region_level"] = out["region_key"].map(levels()).fillna(by_var).astype("str")
 
 
 def _dimension(frame: pd.DataFrame, n: int, fields: list[str], source: SourceConfig,
@@ -84,9 +84,9 @@ def _dimension(frame: pd.DataFrame, n: int, fields: list[str], source: SourceCon
                              f"variables {variables} share dimension {name}; add {name}_variable "
                              "to the schema", field=f"{name}_variable"))
     if f"{name}_variable" in fields:
-        out[f"{name}_variable"] = frame[f"dim{n}_variable_code"].astype(object)
-    out[f"{name}_code"] = frame[f"dim{n}_code"].astype(object)
-    out[f"{name}_label"] = frame[f"dim{n}_label"].astype(object)
+        out[f"{name}_variable"] = frame[f"dim{n}_variable_code"].astype("str")
+    out[f"{name}_code"] = frame[f"dim{n}_code"].astype("str")
+    out[f"{name}_label"] = frame[f"dim{n}_label"].astype("str")
 
 
 def _period(reference_date: pd.Series, time: pd.Series) -> pd.Series:
@@ -100,7 +100,7 @@ def _units(raw: pd.Series, source: SourceConfig, resource: str, issues: list[Iss
         issues.append(_issue("unknown-unit", source, resource,
                              f"unit(s) {unknown} unknown; add them to opendata.transform.tidy.UNITS",
                              field="value_unit"))
-    return raw.map(UNITS).fillna("").astype(object)
+    return raw.map(UNITS).fillna("").astype("str")
 
 
 def _cell_key(frame: pd.DataFrame) -> list[str]:
@@ -176,17 +176,17 @@ def tidy_genesis(frame: pd.DataFrame, source: SourceConfig, resource: str,
     pk = primary_key or []
     out = pd.DataFrame(index=frame.index)
     _region(frame, source, resource, out, issues)
-    out["reference_date"] = frame["reference_date"].astype(object)
+    out["reference_date"] = frame["reference_date"].astype("str")
     out["period"] = _period(frame["reference_date"], frame["time"])
     _time_key(out, frame, source, resource, pk, issues)
     for n in _dim_numbers(frame)[1:]:
         _dimension(frame, n, fields, source, resource, out, issues)
-    out["indicator"] = frame["value_variable_code"].astype(object)
+    out["indicator"] = frame["value_variable_code"].astype("str")
     out["value"] = frame["value"].astype("float64")
     out["unit"] = _units(frame["value_unit"], source, resource, issues)
     _unit_key(frame, source, resource, pk, issues)
-    out["value_note"] = frame["value_note"].astype(object)
-    out["quality"] = frame["value_q"].astype(object)
+    out["value_note"] = frame["value_note"].astype("str")
+    out["quality"] = frame["value_q"].astype("str")
     out["source_table"] = pd.Series(source.table, index=out.index, dtype=object)
     out = conform(out, fields, source, resource, issues)
     return neutralise(out, source, resource, issues), issues
