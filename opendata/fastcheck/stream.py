@@ -9,6 +9,8 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import queue
+import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
@@ -24,6 +26,7 @@ BLOCK_SIZE = 16 << 20  # bytes per Arrow block (one record batch each)
 HEADER_LIMIT = 1 << 20  # a header record longer than this is not ours to read
 SAMPLE_LINES = 100  # frictionless sniffs the dialect on the first 100 lines
 TEXT = pa.string()
+_END = object()  # end of the batches, sent by the reading thread
 
 
 class _Tee(io.RawIOBase):
@@ -120,6 +123,47 @@ def _batches(stream: _Tee, width: int, columns: list[int] | None) -> Iterator[pa
         raise Unsupported(f"the CSV reader stopped: {exc}") from exc
 
 
+def _prefetch(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """Read the next batch in a background thread while the caller checks this one.
+
+    pyarrow parses without the GIL, so reading and checking overlap on two cores. Errors of the
+    reader (``Unsupported``) are raised in the caller's thread, in order.
+    """
+    slot: queue.Queue[tuple[Any, BaseException | None]] = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def offer(item: Any, error: BaseException | None = None) -> bool:
+        while not stop.is_set():
+            try:
+                slot.put((item, error), timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def run() -> None:
+        try:
+            for batch in batches:
+                if not offer(batch):
+                    return
+            offer(_END)
+        except BaseException as exc:  # handed to the caller's thread
+            offer(None, exc)
+
+    worker = threading.Thread(target=run, name="fastcheck-csv", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item, error = slot.get()
+            if error is not None:
+                raise error
+            if item is _END:
+                return
+            yield item
+    finally:
+        stop.set()
+
+
 def open_csv(source: Path | bytes, *, hashes: tuple[str, ...] = (),
              columns: list[int] | None = None) -> tuple[CsvStream, BinaryIO]:
     """Open UTF-8 CSV (a file or its bytes); the caller closes the returned handle."""
@@ -150,7 +194,8 @@ def open_csv(source: Path | bytes, *, hashes: tuple[str, ...] = (),
         tee.bytes = end
         for h in digests.values():
             h.update(head[:end])
-        return CsvStream(labels, _batches(tee, len(labels), columns), tee, digests), fh
+        batches = _prefetch(_batches(tee, len(labels), columns))
+        return CsvStream(labels, batches, tee, digests), fh
     except BaseException:
         fh.close()
         raise
