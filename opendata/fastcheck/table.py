@@ -53,6 +53,14 @@ def _is_self(reference: str, name: str) -> bool:
     return not reference or reference == name
 
 
+def _spread(column: pa.Array, distinct: pa.Array, flags: np.ndarray) -> np.ndarray:
+    """Per row of ``column``: the flag of its distinct value (only flagged values are looked up)."""
+    if not flags.any():
+        return np.zeros(len(column), dtype=bool)
+    hit = pc.is_in(column, value_set=distinct.filter(pa.array(flags)))
+    return np.asarray(pc.fill_null(hit, False).to_numpy(zero_copy_only=False), dtype=bool)
+
+
 class TableCheck:
     """Feed batches of one table, then ``finish`` for its errors."""
 
@@ -88,12 +96,18 @@ class TableCheck:
 
     def _evaluate(self, j: int, column: pa.Array) -> tuple[np.ndarray, np.ndarray]:
         """Check one column: on its distinct values when they are few, else value by value."""
-        if j in self.kept or self.dense.get(j, True):
-            encoded = pc.dictionary_encode(column)
-            if j in self.kept:
+        kept = j in self.kept
+        if kept or self.dense.get(j, True):
+            encoded = pc.dictionary_encode(column) if kept else None
+            if encoded is not None:
                 self.kept[j].append(encoded)
-            if j in self.kept or len(encoded.dictionary) * DISTINCT_RATIO <= len(column):
-                bad, missing = self.checks[j].evaluate(encoded.dictionary)
+            distinct = pc.unique(column) if encoded is None else encoded.dictionary
+            if kept or len(distinct) * DISTINCT_RATIO <= len(column):
+                bad, missing = self.checks[j].evaluate(distinct)
+                if encoded is None:
+                    return _spread(column, distinct, bad), _spread(column, distinct, missing)
+                if not bad.any() and not missing.any():
+                    return np.zeros(len(column), dtype=bool), np.zeros(len(column), dtype=bool)
                 index = encoded.indices.to_numpy(zero_copy_only=False)
                 return bad[index], missing[index]
             self.dense[j] = False  # mostly distinct values: encoding does not pay off
