@@ -17,7 +17,23 @@ import pyarrow.compute as pc
 from opendata.fastcheck.cells import FieldCheck
 
 _RADIX_LIMIT = 1 << 62
-_DICT = pa.dictionary(pa.int32(), pa.string())
+
+
+def _unify(chunks: list[pa.DictionaryArray]) -> tuple[pa.Array, np.ndarray]:
+    """One dictionary for all batches (first appearance order) and every row's int32 index in it.
+
+    Each batch's indices are remapped straight into one preallocated array: no intermediate copy.
+    """
+    encoded = pc.dictionary_encode(pa.concat_arrays([c.dictionary for c in chunks]))
+    remap = encoded.indices.to_numpy(zero_copy_only=False)
+    index = np.empty(sum(len(c) for c in chunks), dtype=np.int32)
+    row = start = 0
+    for c in chunks:
+        n, d = len(c), len(c.dictionary)
+        np.take(remap[start:start + d], c.indices.to_numpy(zero_copy_only=False),
+                out=index[row:row + n])
+        row, start = row + n, start + d
+    return encoded.dictionary, index
 
 
 @dataclass
@@ -35,9 +51,7 @@ class KeyColumn:
             raw = pa.array([], pa.string())
             index = np.zeros(0, dtype=np.int32)
         else:
-            unified = pa.chunked_array(chunks, _DICT).unify_dictionaries()
-            raw = unified.chunk(0).dictionary
-            index = np.concatenate([c.indices.to_numpy(zero_copy_only=False) for c in unified.chunks])
+            raw, index = _unify(chunks)
         if check is None:  # a referenced field the header does not carry: every value None
             return cls(raw, index, pa.nulls(len(raw), pa.string()))
         return cls(raw, index, check.canonical(raw))
@@ -66,8 +80,9 @@ def _combine(parts: list[tuple[np.ndarray, np.ndarray, int]]) -> np.ndarray:
     gathered one column at a time and added in place, so at most one temporary exists.
     """
     table, index, size = parts[0]
-    comp = table.astype(np.int64, copy=False)[index]
+    comp = table.astype(np.int64)[index]
     for table, index, n in parts[1:]:
+        table = table.astype(np.int32)  # ids < n <= rows: half the size of the gathered temporary
         n = max(n, 1)
         if size * n >= _RADIX_LIMIT:
             enc = pc.dictionary_encode(pa.array(comp))

@@ -25,6 +25,8 @@ from opendata.fastcheck.unsupported import Unsupported
 BLOCK_SIZE = 16 << 20  # bytes per Arrow block (one record batch each)
 HEADER_LIMIT = 1 << 20  # a header record longer than this is not ours to read
 SAMPLE_LINES = 100  # frictionless sniffs the dialect on the first 100 lines
+READ_AHEAD = 4  # blocks the CSV reader may read beyond the batches taken (bounds memory)
+WAIT = 1.0  # seconds a read waits for the consumer before it goes on anyway (never a hang)
 TEXT = pa.string()
 _END = object()  # end of the batches, sent by the reading thread
 
@@ -36,6 +38,21 @@ class _Tee(io.RawIOBase):
         super().__init__()
         self._prefix, self._raw, self._hashes = prefix, raw, hashes
         self.bytes = 0
+        self._taken = 0  # batches the consumer has taken
+        self._reads = 0
+        self._progress = threading.Condition()
+
+    def taken(self) -> None:
+        """One more batch was taken: the reader may read one block further."""
+        with self._progress:
+            self._taken += 1
+            self._progress.notify_all()
+
+    def _pace(self) -> None:
+        """Hold the reader's read-ahead (whole blocks it buffers) to READ_AHEAD blocks."""
+        with self._progress:
+            self._progress.wait_for(lambda: self._reads <= self._taken + READ_AHEAD, timeout=WAIT)
+            self._reads += 1
 
     def readable(self) -> bool:
         return True
@@ -52,6 +69,7 @@ class _Tee(io.RawIOBase):
             if size is not None and 0 <= size < len(data):
                 data, self._prefix = data[:size], data[size:]
             return self._seen(data)
+        self._pace()
         return self._seen(self._raw.read(-1 if size is None else size))
 
     def readinto(self, buffer: Any) -> int:
@@ -116,7 +134,9 @@ def _batches(stream: _Tee, width: int, columns: list[int] | None) -> Iterator[pa
             convert_options=pcsv.ConvertOptions(
                 column_types={n: TEXT for n in keep}, include_columns=keep,
                 strings_can_be_null=False, quoted_strings_can_be_null=False, check_utf8=True))
-        yield from reader
+        for batch in reader:
+            stream.taken()
+            yield batch
     except pa.ArrowInvalid as exc:
         if "Empty CSV file" in str(exc):
             return

@@ -155,6 +155,8 @@ class TableCheck:
             j = self.pos.get(name)
             built[name] = KeyColumn.absent(self.rows) if j is None else \
                 KeyColumn.build(self.kept[j], self.checks[j])
+            if j is not None:
+                self.kept[j] = []  # the built column holds all it needs: free the batches' copy
         return built[name]
 
     def _within(self, rows: Iterable[int]) -> list[int]:
