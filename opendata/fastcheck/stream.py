@@ -1,7 +1,9 @@
 """Read a CSV file as frictionless sees it: its header labels, then Arrow record batches of text.
 
 Every column is read as text. The file is streamed in blocks (one record batch each), hashed and
-counted on the way, never held whole.
+counted on the way, never held whole. A background thread reads the next batch while the caller
+checks the current one (pyarrow parses without the GIL), and the reader's read-ahead is held to
+READ_AHEAD blocks, so memory does not depend on how far reading outruns checking.
 """
 
 from __future__ import annotations
