@@ -96,6 +96,17 @@ class FieldCheck:
                             if k in field.supported_constraints}
         self.required = bool(self.constraints.get("required"))
         self._pattern = self._compile_pattern()
+        fmt = getattr(field, "format", "default") or "default"
+        # Any text is valid: only a missing value can be an error (when required).
+        self.any_text = self.type == "any" or (self.type == "string" and fmt == "default")
+        self.any_text = self.any_text and set(self.constraints) <= {"required"}
+        self._blank_only = [str(m) for m in missing] == [""]
+
+    def missing_mask(self, values: pa.Array) -> np.ndarray:
+        """Per value: True where it is one of the field's missing values."""
+        if self._blank_only:
+            return _np(pc.equal(pc.binary_length(values), 0))
+        return _np(pc.is_in(values, value_set=self.missing))
 
     def _compile_pattern(self) -> str | None:
         pattern = self.constraints.get("pattern")
