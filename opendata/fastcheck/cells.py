@@ -47,6 +47,28 @@ def _digits_ok(values: pa.Array) -> pa.Array:
     return pc.less_equal(pc.subtract(length, extra), _MAX_FLOAT_DIGITS)
 
 
+def _digits_only(values: pa.Array, present: pa.Array, most: int, *,
+                 exact: bool = False) -> pa.Array | None:
+    """``present`` when every present value is 1..``most`` ASCII digits (``most`` exactly when
+    ``exact``); None when some is not, and the full regular expression must decide.
+
+    Such values match the type's plain form, so the common all-digit column skips the regex.
+    """
+    size = pc.binary_length(values)
+    fits = pc.equal(size, most) if exact else pc.less_equal(size, most)
+    digits = pc.and_(pc.ascii_is_decimal(values), fits)
+    if pc.all(pc.fill_null(pc.or_(pc.invert(present), digits), False)).as_py() is False:
+        return None
+    return present
+
+
+def _cast_plain(values: pa.Array, plain: pa.Array, to: pa.DataType) -> pa.Array:
+    """``values`` cast to ``to`` where plain (other positions hold a placeholder)."""
+    if pc.all(pc.fill_null(plain, False)).as_py() is not False:
+        return pc.cast(values, to)
+    return pc.cast(pc.if_else(plain, values, "0"), to)
+
+
 def _exact_float(value: Any) -> float | None:
     """A bound or key as a float when the float comparison is exact, else None."""
     if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
@@ -74,6 +96,17 @@ class FieldCheck:
                             if k in field.supported_constraints}
         self.required = bool(self.constraints.get("required"))
         self._pattern = self._compile_pattern()
+        fmt = getattr(field, "format", "default") or "default"
+        # Any text is valid: only a missing value can be an error (when required).
+        self.any_text = self.type == "any" or (self.type == "string" and fmt == "default")
+        self.any_text = self.any_text and set(self.constraints) <= {"required"}
+        self._blank_only = [str(m) for m in missing] == [""]
+
+    def missing_mask(self, values: pa.Array) -> np.ndarray:
+        """Per value: True where it is one of the field's missing values."""
+        if self._blank_only:
+            return _np(pc.equal(pc.binary_length(values), 0))
+        return _np(pc.is_in(values, value_set=self.missing))
 
     def _compile_pattern(self) -> str | None:
         pattern = self.constraints.get("pattern")
@@ -102,15 +135,21 @@ class FieldCheck:
                                             pc.is_in(values, value_set=false)))
             return missing, plain, pc.is_in(values, value_set=true)
         if kind == "integer" and getattr(self.field, "bare_number", False):
-            plain = pc.and_(present, pc.match_substring_regex(values, _INTEGER))
-            return missing, plain, pc.cast(pc.if_else(plain, values, "0"), pa.int64())
+            plain = _digits_only(values, present, 18)
+            if plain is None:
+                plain = pc.and_(present, pc.match_substring_regex(values, _INTEGER))
+            return missing, plain, _cast_plain(values, plain, pa.int64())
         if kind == "year":
-            plain = pc.and_(present, pc.match_substring_regex(values, _YEAR))
-            return missing, plain, pc.cast(pc.if_else(plain, values, "0"), pa.int64())
+            plain = _digits_only(values, present, 4, exact=True)
+            if plain is None:
+                plain = pc.and_(present, pc.match_substring_regex(values, _YEAR))
+            return missing, plain, _cast_plain(values, plain, pa.int64())
         if kind == "number" and not set(self.field.list_defined()) & _NUMBER_OPTIONS:
-            plain = pc.and_(pc.and_(present, pc.match_substring_regex(values, _NUMBER)),
-                            _digits_ok(values))
-            return missing, plain, pc.cast(pc.if_else(plain, values, "0"), pa.float64())
+            plain = _digits_only(values, present, _MAX_FLOAT_DIGITS)
+            if plain is None:
+                plain = pc.and_(pc.and_(present, pc.match_substring_regex(values, _NUMBER)),
+                                _digits_ok(values))
+            return missing, plain, _cast_plain(values, plain, pa.float64())
         if kind == "date" and fmt == "default":
             shaped = pc.and_(pc.and_(present, pc.match_substring_regex(values, _DATE)),
                              pc.invert(pc.starts_with(values, "0000")))

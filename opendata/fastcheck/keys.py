@@ -17,7 +17,23 @@ import pyarrow.compute as pc
 from opendata.fastcheck.cells import FieldCheck
 
 _RADIX_LIMIT = 1 << 62
-_DICT = pa.dictionary(pa.int32(), pa.string())
+
+
+def _unify(chunks: list[pa.DictionaryArray]) -> tuple[pa.Array, np.ndarray]:
+    """One dictionary for all batches (first appearance order) and every row's int32 index in it.
+
+    Each batch's indices are remapped straight into one preallocated array: no intermediate copy.
+    """
+    encoded = pc.dictionary_encode(pa.concat_arrays([c.dictionary for c in chunks]))
+    remap = encoded.indices.to_numpy(zero_copy_only=False)
+    index = np.empty(sum(len(c) for c in chunks), dtype=np.int32)
+    row = start = 0
+    for c in chunks:
+        n, d = len(c), len(c.dictionary)
+        np.take(remap[start:start + d], c.indices.to_numpy(zero_copy_only=False),
+                out=index[row:row + n])
+        row, start = row + n, start + d
+    return encoded.dictionary, index
 
 
 @dataclass
@@ -35,9 +51,7 @@ class KeyColumn:
             raw = pa.array([], pa.string())
             index = np.zeros(0, dtype=np.int32)
         else:
-            unified = pa.chunked_array(chunks, _DICT).unify_dictionaries()
-            raw = unified.chunk(0).dictionary
-            index = np.concatenate([c.indices.to_numpy(zero_copy_only=False) for c in unified.chunks])
+            raw, index = _unify(chunks)
         if check is None:  # a referenced field the header does not carry: every value None
             return cls(raw, index, pa.nulls(len(raw), pa.string()))
         return cls(raw, index, check.canonical(raw))
@@ -59,17 +73,46 @@ class KeyColumn:
         return str(self.raw[int(self.index[row])].as_py())
 
 
-def _combine(parts: list[tuple[np.ndarray, int]]) -> np.ndarray:
-    """Mixed-radix composite of per-row ids, re-densified whenever it would overflow int64."""
-    comp, size = parts[0][0].astype(np.int64), parts[0][1]
-    for ids, n in parts[1:]:
-        if size * max(n, 1) >= _RADIX_LIMIT:
+def _combine(parts: list[tuple[np.ndarray, np.ndarray, int]]) -> np.ndarray:
+    """Mixed-radix composite of per-row ids, re-densified whenever it would overflow int64.
+
+    Each part is (id per distinct value, row index into it, id count); the per-row ids are
+    gathered one column at a time and added in place, so at most one temporary exists.
+    """
+    table, index, size = parts[0]
+    comp = table.astype(np.int64)[index]
+    for table, index, n in parts[1:]:
+        table = table.astype(np.int32)  # ids < n <= rows: half the size of the gathered temporary
+        n = max(n, 1)
+        if size * n >= _RADIX_LIMIT:
             enc = pc.dictionary_encode(pa.array(comp))
             comp = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
             size = len(enc.dictionary)
-        comp = comp * max(n, 1) + ids
-        size *= max(n, 1)
+        comp *= n
+        comp += table[index]
+        size *= n
     return comp
+
+
+def _row_ids(columns: list[KeyColumn], per_col: list[tuple[np.ndarray, int, np.ndarray]],
+             ) -> np.ndarray:
+    """Per row: one int64 id, equal for rows whose parsed key is equal."""
+    return _combine([(ids, c.index, n) for c, (ids, n, _) in zip(columns, per_col, strict=True)])
+
+
+def _null_rows(columns: list[KeyColumn], per_col: list[tuple[np.ndarray, int, np.ndarray]],
+               rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rows whose key is None in every column, and rows with None in any column."""
+    all_null = np.zeros(rows, dtype=bool) if not columns else None
+    any_null = np.zeros(rows, dtype=bool)
+    for c, (_, _, null) in zip(columns, per_col, strict=True):
+        if not null.any():  # no None in this column: no row is all None, this adds none
+            all_null = np.zeros(rows, dtype=bool)
+            continue
+        row_null = null[c.index]
+        any_null |= row_null
+        all_null = row_null if all_null is None else all_null & row_null
+    return (np.zeros(rows, dtype=bool) if all_null is None else all_null), any_null
 
 
 def _strictly_increasing(values: np.ndarray) -> bool:
@@ -86,9 +129,10 @@ def duplicates(columns: list[KeyColumn], *, skip_all_null: bool, skip_any_null: 
     """
     rows = len(columns[0].index) if columns else 0
     per_col = [c.ids() for c in columns]
-    nulls = [null[c.index] for c, (_, _, null) in zip(columns, per_col, strict=True)]
-    all_null = np.logical_and.reduce(nulls) if nulls else np.zeros(rows, dtype=bool)
-    skip = np.logical_or.reduce(nulls) if skip_any_null else (all_null if skip_all_null else None)
+    all_null, any_null = _null_rows(columns, per_col, rows)
+    skip = any_null if skip_any_null else (all_null if skip_all_null else None)
+    if skip is not None and not skip.any():
+        skip = None
     one_to_one = all(n == len(c.raw) for c, (_, n, _) in zip(columns, per_col, strict=True))
     if one_to_one:
         ranks = []
@@ -96,11 +140,12 @@ def duplicates(columns: list[KeyColumn], *, skip_all_null: bool, skip_any_null: 
             order = pc.sort_indices(c.raw).to_numpy(zero_copy_only=False)
             rank = np.empty(len(order), dtype=np.int64)
             rank[order] = np.arange(len(order), dtype=np.int64)
-            ranks.append((rank[c.index], len(order)))
+            ranks.append((rank, c.index, len(order)))
         comp = _combine(ranks)
         if _strictly_increasing(comp if skip is None else comp[~skip]):
             return {}, np.flatnonzero(all_null)
-    comp = _combine([(ids[c.index], n) for c, (ids, n, _) in zip(columns, per_col, strict=True)])
+        del comp
+    comp = _row_ids(columns, per_col)
     candidates = np.arange(rows) if skip is None else np.flatnonzero(~skip)
     order = candidates[np.argsort(comp[candidates], kind="stable")]
     same = comp[order[1:]] == comp[order[:-1]]
@@ -129,7 +174,7 @@ class Reference:
 def _distinct_tuples(columns: list[KeyColumn], *, skip_all_null: bool) -> dict[int, tuple[Any, ...]]:
     """First row of each distinct parsed tuple → the tuple (Python values)."""
     per_col = [c.ids() for c in columns]
-    comp = _combine([(ids[c.index], n) for c, (ids, n, _) in zip(columns, per_col, strict=True)])
+    comp = _row_ids(columns, per_col)
     _, first = np.unique(comp, return_index=True)
     canon = [c.canon.to_pylist() for c in columns]
     out = {}
@@ -160,7 +205,7 @@ def dangling(columns: list[KeyColumn], ref: Reference) -> np.ndarray:
         return np.flatnonzero(bad[c.index])
     assert ref.tuples is not None
     per_col = [c.ids() for c in columns]
-    comp = _combine([(ids[c.index], n) for c, (ids, n, _) in zip(columns, per_col, strict=True)])
+    comp = _row_ids(columns, per_col)
     firsts = _distinct_tuples(columns, skip_all_null=True)
     bad = [comp[row] for row, values in firsts.items() if values not in ref.tuples]
     return np.flatnonzero(np.isin(comp, np.array(bad, dtype=np.int64))) if bad else np.zeros(0, int)

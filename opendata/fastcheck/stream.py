@@ -1,7 +1,9 @@
 """Read a CSV file as frictionless sees it: its header labels, then Arrow record batches of text.
 
 Every column is read as text. The file is streamed in blocks (one record batch each), hashed and
-counted on the way, never held whole.
+counted on the way, never held whole. A background thread reads the next batch while the caller
+checks the current one (pyarrow parses without the GIL), and the reader's read-ahead is held to
+READ_AHEAD blocks, so memory does not depend on how far reading outruns checking.
 """
 
 from __future__ import annotations
@@ -9,6 +11,8 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import queue
+import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
@@ -23,7 +27,10 @@ from opendata.fastcheck.unsupported import Unsupported
 BLOCK_SIZE = 16 << 20  # bytes per Arrow block (one record batch each)
 HEADER_LIMIT = 1 << 20  # a header record longer than this is not ours to read
 SAMPLE_LINES = 100  # frictionless sniffs the dialect on the first 100 lines
+READ_AHEAD = 4  # blocks the CSV reader may read beyond the batches taken (bounds memory)
+WAIT = 1.0  # seconds a read waits for the consumer before it goes on anyway (never a hang)
 TEXT = pa.string()
+_END = object()  # end of the batches, sent by the reading thread
 
 
 class _Tee(io.RawIOBase):
@@ -33,6 +40,21 @@ class _Tee(io.RawIOBase):
         super().__init__()
         self._prefix, self._raw, self._hashes = prefix, raw, hashes
         self.bytes = 0
+        self._taken = 0  # batches the consumer has taken
+        self._reads = 0
+        self._progress = threading.Condition()
+
+    def taken(self) -> None:
+        """One more batch was taken: the reader may read one block further."""
+        with self._progress:
+            self._taken += 1
+            self._progress.notify_all()
+
+    def _pace(self) -> None:
+        """Hold the reader's read-ahead (whole blocks it buffers) to READ_AHEAD blocks."""
+        with self._progress:
+            self._progress.wait_for(lambda: self._reads <= self._taken + READ_AHEAD, timeout=WAIT)
+            self._reads += 1
 
     def readable(self) -> bool:
         return True
@@ -49,6 +71,7 @@ class _Tee(io.RawIOBase):
             if size is not None and 0 <= size < len(data):
                 data, self._prefix = data[:size], data[size:]
             return self._seen(data)
+        self._pace()
         return self._seen(self._raw.read(-1 if size is None else size))
 
     def readinto(self, buffer: Any) -> int:
@@ -113,11 +136,54 @@ def _batches(stream: _Tee, width: int, columns: list[int] | None) -> Iterator[pa
             convert_options=pcsv.ConvertOptions(
                 column_types={n: TEXT for n in keep}, include_columns=keep,
                 strings_can_be_null=False, quoted_strings_can_be_null=False, check_utf8=True))
-        yield from reader
+        for batch in reader:
+            stream.taken()
+            yield batch
     except pa.ArrowInvalid as exc:
         if "Empty CSV file" in str(exc):
             return
         raise Unsupported(f"the CSV reader stopped: {exc}") from exc
+
+
+def _prefetch(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """Read the next batch in a background thread while the caller checks this one.
+
+    pyarrow parses without the GIL, so reading and checking overlap on two cores. Errors of the
+    reader (``Unsupported``) are raised in the caller's thread, in order.
+    """
+    slot: queue.Queue[tuple[Any, BaseException | None]] = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def offer(item: Any, error: BaseException | None = None) -> bool:
+        while not stop.is_set():
+            try:
+                slot.put((item, error), timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def run() -> None:
+        try:
+            for batch in batches:
+                if not offer(batch):
+                    return
+            offer(_END)
+        except BaseException as exc:  # handed to the caller's thread
+            offer(None, exc)
+
+    worker = threading.Thread(target=run, name="fastcheck-csv", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item, error = slot.get()
+            if error is not None:
+                raise error
+            if item is _END:
+                return
+            yield item
+    finally:
+        stop.set()
 
 
 def open_csv(source: Path | bytes, *, hashes: tuple[str, ...] = (),
@@ -150,7 +216,8 @@ def open_csv(source: Path | bytes, *, hashes: tuple[str, ...] = (),
         tee.bytes = end
         for h in digests.values():
             h.update(head[:end])
-        return CsvStream(labels, _batches(tee, len(labels), columns), tee, digests), fh
+        batches = _prefetch(_batches(tee, len(labels), columns))
+        return CsvStream(labels, batches, tee, digests), fh
     except BaseException:
         fh.close()
         raise

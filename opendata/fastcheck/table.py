@@ -53,6 +53,14 @@ def _is_self(reference: str, name: str) -> bool:
     return not reference or reference == name
 
 
+def _spread(column: pa.Array, distinct: pa.Array, flags: np.ndarray) -> np.ndarray:
+    """Per row of ``column``: the flag of its distinct value (only flagged values are looked up)."""
+    if not flags.any():
+        return np.zeros(len(column), dtype=bool)
+    hit = pc.is_in(column, value_set=distinct.filter(pa.array(flags)))
+    return np.asarray(pc.fill_null(hit, False).to_numpy(zero_copy_only=False), dtype=bool)
+
+
 class TableCheck:
     """Feed batches of one table, then ``finish`` for its errors."""
 
@@ -86,18 +94,34 @@ class TableCheck:
 
     # Batches
 
-    def _evaluate(self, j: int, column: pa.Array) -> tuple[np.ndarray, np.ndarray]:
-        """Check one column: on its distinct values when they are few, else value by value."""
-        if j in self.kept or self.dense.get(j, True):
-            encoded = pc.dictionary_encode(column)
-            if j in self.kept:
+    def _evaluate(self, j: int, column: pa.Array, need_missing: bool,
+                  ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Check one column: on its distinct values when they are few, else value by value.
+
+        Returns the error mask and (when ``need_missing``, else maybe None) the missing mask.
+        """
+        kept, check = j in self.kept, self.checks[j]
+        if not kept and check.any_text:  # no distinct values needed: only missing can be wrong
+            if not check.required and not need_missing:
+                return np.zeros(len(column), dtype=bool), None
+            missing = check.missing_mask(column)
+            return (missing if check.required else np.zeros(len(column), dtype=bool)), missing
+        if kept or self.dense.get(j, True):
+            encoded = pc.dictionary_encode(column) if kept else None
+            if encoded is not None:
                 self.kept[j].append(encoded)
-            if j in self.kept or len(encoded.dictionary) * DISTINCT_RATIO <= len(column):
-                bad, missing = self.checks[j].evaluate(encoded.dictionary)
+            distinct = pc.unique(column) if encoded is None else encoded.dictionary
+            if kept or len(distinct) * DISTINCT_RATIO <= len(column):
+                bad, missing = check.evaluate(distinct)
+                if encoded is None:
+                    return (_spread(column, distinct, bad),
+                            _spread(column, distinct, missing) if need_missing else None)
+                if not bad.any() and not missing.any():
+                    return np.zeros(len(column), dtype=bool), np.zeros(len(column), dtype=bool)
                 index = encoded.indices.to_numpy(zero_copy_only=False)
-                return bad[index], missing[index]
+                return bad[index], missing[index] if need_missing else None
             self.dense[j] = False  # mostly distinct values: encoding does not pay off
-        return self.checks[j].evaluate(column)
+        return check.evaluate(column)
 
     def feed(self, batch: pa.RecordBatch) -> None:
         """Check one batch of text columns (in label order)."""
@@ -110,11 +134,11 @@ class TableCheck:
         bad_rows: dict[int, np.ndarray] = {}
         blank: np.ndarray | None = np.ones(n, dtype=bool)
         for j in range(len(self.checks)):
-            bad, missing = self._evaluate(j, batch.column(j))
+            bad, missing = self._evaluate(j, batch.column(j), blank is not None)
             if bad.any():
                 bad_rows[j] = np.flatnonzero(bad)
             if blank is not None:
-                blank = blank & missing if missing.any() else None
+                blank = blank & missing if missing is not None and missing.any() else None
         blank_rows = np.flatnonzero(blank) if blank is not None else np.zeros(0, dtype=np.int64)
         rows = np.unique(np.concatenate([*bad_rows.values(), blank_rows]).astype(np.int64))
         if len(rows) == 0:
@@ -141,6 +165,8 @@ class TableCheck:
             j = self.pos.get(name)
             built[name] = KeyColumn.absent(self.rows) if j is None else \
                 KeyColumn.build(self.kept[j], self.checks[j])
+            if j is not None:
+                self.kept[j] = []  # the built column holds all it needs: free the batches' copy
         return built[name]
 
     def _within(self, rows: Iterable[int]) -> list[int]:
