@@ -311,8 +311,3 @@ def to_json_bytes(frame: pd.DataFrame, schema: dict[str, Any]) -> bytes:
     buf = io.BytesIO()
     write_streams(frame, schema, None, buf)
     return buf.getvalue()
-
-
-def read_csv_strings(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
-    """Read a published CSV with every cell as a string ('' for empty), optionally some columns."""
-    return pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8", usecols=columns)
