@@ -109,6 +109,11 @@ class Registry:
         return found[BREAK_COLUMNS].sort_values(["region_key", "break_date"], kind="stable") \
             .astype(object).reset_index(drop=True)
 
+    def existed(self, key: str, first: str, last: str) -> bool:
+        """Did the region exist on some day from ``first`` to ``last`` (ISO dates; "" = unknown)?"""
+        start, end = self.get(key, "valid_from"), self.get(key, "valid_to")
+        return not first or not ((end and first > end) or (start and last < start))
+
     def outside_validity(self, frame: pd.DataFrame, date_col: str = "reference_date") -> pd.Series:
         """True for rows dated before their region's valid_from or after its valid_to."""
         keys, dates = frame["region_key"].astype(str), frame[date_col].astype(str)

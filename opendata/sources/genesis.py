@@ -336,8 +336,7 @@ def _check_regions(frame: pd.DataFrame, source: SourceConfig, file: str) -> None
     for key in regional_keys(source):
         if fnmatch.filter(present, key):
             continue
-        valid_from, valid_to = registry.get(key, "valid_from"), registry.get(key, "valid_to")
-        if first and ((valid_to and first > valid_to) or (valid_from and last < valid_from)):
+        if not registry.existed(key, first, last):
             continue  # the table's dates lie outside the region's existence
         name = f" ({registry.get(key, 'name')})" if registry.get(key, "name") else ""
         shown = ", ".join(present[:10]) + (" …" if len(present) > 10 else "")

@@ -42,12 +42,6 @@ def _span(frames: dict[str, pd.DataFrame], step: Step) -> tuple[str, str]:
     return (str(dates.min()), str(dates.max())) if len(dates) else ("", "")
 
 
-def _existed(registry: places.Registry, key: str, span: tuple[str, str]) -> bool:
-    """Did the region exist at some date of the span?"""
-    start, end = registry.get(key, "valid_from"), registry.get(key, "valid_to")
-    return not span[0] or not ((end and span[0] > end) or (start and span[1] < start))
-
-
 def _region_gaps(config: Config, package: str, frames: dict[str, pd.DataFrame],
                  derived: pd.DataFrame) -> list[str]:
     town = config.municipality
@@ -67,7 +61,7 @@ def _region_gaps(config: Config, package: str, frames: dict[str, pd.DataFrame],
         tables = ", ".join(dict.fromkeys(s.table for s in sources))
         gaps: dict[str, list[str]] = {}
         for key in configured:
-            if key in have or key in present or not _existed(registry, key, span):
+            if key in have or key in present or not registry.existed(key, *span):
                 continue  # a value, a row with a missing input (reported), or no such region then
             reason = (f"not requested from {tables}" if asked and key not in asked
                       else f"no rows for it in {tables}")
