@@ -7,6 +7,8 @@ from collections.abc import Iterable
 
 import pandas as pd
 
+from opendata.frames import distinct
+
 TEMPORAL_COLUMNS = ("reference_date", "start_date", "end_date", "status_date")
 """Columns holding the dates the data describes (ISO 8601, possibly YYYY or YYYY-MM)."""
 LEVEL_ORDER = {"country": 0, "state": 1, "district": 2, "municipality": 3}
@@ -32,7 +34,7 @@ def temporal(frames: Iterable[pd.DataFrame]) -> tuple[str, str] | None:
     for frame in frames:
         for col in TEMPORAL_COLUMNS:
             if col in frame.columns and len(frame):
-                low, high = date_bounds(frame[col])
+                low, high = date_bounds(pd.Series(distinct(frame[col]), dtype=object))
                 if len(low):
                     lows.append(str(low.min()))
                     highs.append(str(high.max()))

@@ -8,14 +8,18 @@ import logging
 import re
 import zipfile
 import zlib
+from collections.abc import Callable
 from datetime import date
+from typing import IO, Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from opendata.errors import InputError, TerminalFetchError
+from opendata.frames import code_dtype, codes_values, constant, from_codes, map_text
 
 log = logging.getLogger(__name__)
 
@@ -111,29 +115,111 @@ def _bad(source: str, message: str, file: str = "") -> InputError:
     return InputError(source or "ffcsv", message, file)
 
 
-TEXT = pd.StringDtype("pyarrow", na_value=np.nan)
-"""Cells stay Arrow strings (pandas' default ``str``): a few bytes each, not a Python object."""
+class _Limited(io.RawIOBase):
+    """A byte stream that refuses to deliver more than ``limit`` bytes (a ZIP member that lies
+    about its size, or a plain CSV above the limit)."""
+
+    def __init__(self, raw: IO[bytes], limit: int, fault: Exception) -> None:
+        self.raw, self.left, self.fault = raw, limit, fault
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buf: Any) -> int:
+        view = memoryview(buf).cast("B")
+        data = self.raw.read(min(len(view), self.left + 1))
+        if len(data) > self.left:
+            raise self.fault
+        self.left -= len(data)
+        view[:len(data)] = data
+        return len(data)
 
 
-def _frame(raw: bytes, source: str, file: str) -> pd.DataFrame:
-    """Every column as text, parsed by pyarrow straight from the bytes (no decoded copy)."""
-    head = raw[: raw.find(b"\n")] if b"\n" in raw else raw
-    names = [c.strip('"') for c in _decode(head, source, file).strip("\r").split(";")]
-    if not raw.strip():
+def _strip_bom(raw: IO[bytes]) -> IO[bytes]:
+    buffered = io.BufferedReader(raw, 1 << 20)  # type: ignore[arg-type,type-var]
+    if buffered.peek(3)[:3] == codecs.BOM_UTF8:
+        buffered.read(3)
+    return buffered
+
+
+class _Column:
+    """One ffcsv column read block by block into codes of a growing list of distinct texts."""
+
+    def __init__(self) -> None:
+        self.codes: list[np.ndarray] = []
+        self.index: dict[str, int] = {}
+
+    def add(self, chunk: pa.Array) -> None:
+        enc = chunk if pa.types.is_dictionary(chunk.type) else pc.dictionary_encode(chunk)
+        texts = enc.dictionary.to_pylist()
+        lookup = np.fromiter((self.index.setdefault(t, len(self.index)) for t in texts),
+                             dtype=np.int64, count=len(texts))
+        codes = lookup[enc.indices.to_numpy(zero_copy_only=False)]
+        self.codes.append(codes.astype(code_dtype(len(self.index))))
+
+    def series(self, rows: int) -> pd.Series:
+        codes = np.concatenate(self.codes) if self.codes else np.zeros(rows, dtype=np.int8)
+        return from_codes(codes, list(self.index))
+
+
+def _check_start(start: bytes, source: str, file: str) -> None:
+    """Refuse an empty body, an HTML page or a JSON document before parsing."""
+    if not start.strip():
         raise _bad(source, "the CSV is empty (not even a header); the service sent no table", file)
+    first = start.lstrip()[:1]
+    if first in (b"<", b"{"):
+        kind = "an HTML page" if first == b"<" else "a JSON document"
+        text = start[:400].decode("utf-8", "replace").strip()
+        raise _bad(source, f"got {kind} instead of an ffcsv table: {text[:200]!r}", file)
+
+
+def _utf8_fault(opener: Callable[[], IO[bytes]], source: str, file: str) -> InputError:
+    """The InputError naming the first byte of the stream that is not UTF-8."""
+    decoder, offset = codecs.getincrementaldecoder("utf-8")("strict"), 0
+    with opener() as fh:
+        while chunk := fh.read(1 << 20):
+            try:
+                decoder.decode(chunk)
+            except UnicodeDecodeError as exc:
+                return _bad(source, f"the CSV is not UTF-8 (byte {offset + exc.start}); ffcsv is "
+                                    "always UTF-8, so the service sent something else than an "
+                                    "ffcsv table", file)
+            offset += len(chunk)
+    return _bad(source, "the CSV is not UTF-8; ffcsv is always UTF-8", file)
+
+
+def _frame(opener: Callable[[], IO[bytes]], source: str, file: str) -> pd.DataFrame:
+    """Every column as compact text, parsed by pyarrow block by block from the stream: the
+    table is never held as text (one or two bytes per cell, see ``opendata.frames``)."""
+    with opener() as raw:
+        stream = _strip_bom(raw)
+        start = stream.peek(1 << 16)  # type: ignore[attr-defined]
+        _check_start(start, source, file)
+        head = start.split(b"\n", 1)[0]
+        names = [c.strip('"') for c in _decode(head, source, file).strip("\r").split(";")]
+        return _parse(stream, names, opener, source, file)
+
+
+def _parse(stream: IO[bytes], names: list[str], opener: Callable[[], IO[bytes]], source: str,
+           file: str) -> pd.DataFrame:
     try:
-        table = pacsv.read_csv(
-            pa.py_buffer(raw[3:] if raw.startswith(codecs.BOM_UTF8) else raw),
-            read_options=pacsv.ReadOptions(block_size=1 << 24),
+        reader = pacsv.open_csv(
+            stream, read_options=pacsv.ReadOptions(block_size=1 << 24),
             parse_options=pacsv.ParseOptions(delimiter=";", quote_char='"'),
             convert_options=pacsv.ConvertOptions(
-                column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=False,
-                quoted_strings_can_be_null=False))
+                column_types=dict.fromkeys(names, pa.dictionary(pa.int32(), pa.string())),
+                strings_can_be_null=False, quoted_strings_can_be_null=False))
+        columns = {name: _Column() for name in reader.schema.names}
+        rows = 0
+        for batch in reader:
+            for name, col in zip(batch.schema.names, batch.columns, strict=True):
+                columns[name].add(col)
+            rows += batch.num_rows
     except pa.ArrowInvalid as exc:
         if "UTF8" in str(exc) or "utf8" in str(exc).lower():
-            _decode(raw, source, file)  # names the first byte that is not UTF-8
+            raise _utf8_fault(opener, source, file) from None
         raise _bad(source, f"the CSV cannot be parsed as ';'-separated ffcsv: {exc}", file) from None
-    return table.to_pandas(types_mapper={pa.string(): TEXT, pa.large_string(): TEXT}.get)
+    return pd.DataFrame({name: col.series(rows) for name, col in columns.items()})
 
 
 def _decode(raw: bytes, source: str, file: str = "") -> str:
@@ -202,32 +288,41 @@ def _number_fault(bad: pd.Series, dec: str, language: str, source: str, file: st
 
 def parse_values(values: pd.Series, language: str = "", *, source: str = "",
                  file: str = "") -> tuple[pd.Series, pd.Series]:
-    """Numbers as float64 (NaN for markers) and the notes explaining non-numbers.
+    """Numbers as float64 (NaN for markers) and the notes explaining non-numbers (compact).
 
     Anything else (an unknown marker, a number in the wrong decimal separator or with digit
     grouping) raises InputError naming the lines (index i = data row i + 1 = line i + 2).
+    Every distinct text is parsed once and taken back to its rows.
     """
-    s = values.astype(str).str.strip()
+    codes, uniques = codes_values(values)
+    s = uniques.astype(str).str.strip()
     paren = s.str.len().ge(2) & s.str.startswith("(") & s.str.endswith(")")
     inner = s.where(~paren, s.str.slice(1, -1).str.strip())
     marker, empty = inner.isin(list(MARKERS)), inner.eq("")
     cand = inner[~marker & ~empty]
     dec = decimal_separator(cand, language)
-    bad = cand[~cand.str.fullmatch(NUMBER[dec])]
-    if len(bad):
-        raise _number_fault(s[bad.index], dec, language, source, file)
-    num = pd.Series(np.nan, index=values.index, dtype="float64")
-    num[cand.index] = pd.to_numeric(cand.str.replace(",", ".", regex=False)).astype("float64")
+    bad = ~marker & ~empty & ~inner.str.fullmatch(NUMBER[dec]).fillna(False).astype(bool)
+    if bad.any():
+        rows = np.flatnonzero(np.isin(codes, np.flatnonzero(bad.to_numpy())))
+        shown = pd.Series(s.to_numpy()[codes[rows]], index=values.index[rows], dtype=object)
+        raise _number_fault(shown, dec, language, source, file)
+    num_u = np.full(len(s) + 1, np.nan)
+    num_u[np.flatnonzero((~marker & ~empty).to_numpy())] = pd.to_numeric(
+        cand.str.replace(",", ".", regex=False)).astype("float64").to_numpy()
+    num = pd.Series(num_u[np.where(codes < 0, len(s), codes)], index=values.index, dtype="float64")
     note = inner.map(MARKERS).fillna("").astype(object)
     note = note.where(~paren, (note + "; " + LIMITED_RELIABILITY).str.lstrip("; "))
     note = note.where(~empty, EMPTY_NOTE)
-    return num, note
+    return num, from_codes(codes, note.to_numpy(dtype=object), values.index)
 
 
 def check_quality(flags: pd.Series, *, source: str = "", file: str = "") -> None:
     """Refuse a ``value_q`` flag that is not documented (``QUALITY``), naming its lines."""
-    bad = flags[~flags.isin(list(QUALITY))]
-    if len(bad):
+    codes, uniques = codes_values(flags)
+    unknown = np.flatnonzero(~uniques.isin(list(QUALITY)).to_numpy())
+    rows = np.flatnonzero(np.isin(codes, unknown))
+    if len(rows):
+        bad = pd.Series(uniques.to_numpy()[codes[rows]], index=flags.index[rows], dtype=object)
         known = ", ".join(repr(q) for q in QUALITY if q)
         raise _bad(source, f"{len(bad):,} cell(s) in column value_q hold an undocumented quality "
                            f"flag (known: {known}, or empty): {_cells(bad)}. Nothing from this "
@@ -235,44 +330,47 @@ def check_quality(flags: pd.Series, *, source: str = "", file: str = "") -> None
                            "opendata.ffcsv.QUALITY.", file)
 
 
+def _iso_date(t: str) -> str:
+    t = t.strip()
+    m = re.fullmatch(r"(\d{4})-(\d{2})-(\d{2})", t) or re.fullmatch(r"(\d{2})\.(\d{2})\.(\d{4})", t)
+    if not m:
+        return ""
+    y, mo, d = (m.group(1), m.group(2), m.group(3)) if "-" in t else (m.group(3), m.group(2),
+                                                                      m.group(1))
+    try:
+        return date(int(y), int(mo), int(d)).isoformat()
+    except ValueError:
+        return ""
+
+
 def reference_date(time: pd.Series) -> pd.Series:
-    """ISO date for ``time`` values that are an ISO or dd.mm.yyyy date, else ""."""
-    def one(t: str) -> str:
-        t = t.strip()
-        m = re.fullmatch(r"(\d{4})-(\d{2})-(\d{2})", t) or re.fullmatch(r"(\d{2})\.(\d{2})\.(\d{4})", t)
-        if not m:
-            return ""
-        y, mo, d = (m.group(1), m.group(2), m.group(3)) if "-" in t else (m.group(3), m.group(2),
-                                                                          m.group(1))
-        try:
-            return date(int(y), int(mo), int(d)).isoformat()
-        except ValueError:
-            return ""
-    uniq = {t: one(t) for t in time.unique()}
-    return time.map(uniq).astype(object)
+    """ISO date for ``time`` values that are an ISO or dd.mm.yyyy date, else "" (compact)."""
+    return map_text(time, lambda values: values.astype(str).map(_iso_date))
+
+
+def _text(df: pd.DataFrame, col: str) -> pd.Series:
+    return df[col] if col in df.columns else constant("", df.index)
 
 
 def _layout(df: pd.DataFrame, dims: list[int], language: str, source: str,
             file: str) -> pd.DataFrame:
-    out = pd.DataFrame(index=df.index)
-    for col in HEAD:
-        out[col] = df[col] if col in df.columns else ""
-    out["reference_date"] = reference_date(out["time"].astype(object))
+    out: dict[str, pd.Series] = {col: _text(df, col) for col in HEAD}
+    out["reference_date"] = reference_date(out["time"])
     for i, n in enumerate(dims, start=1):
         for part, name in DIM_PARTS:
             out[f"dim{i}_{name}"] = df[f"{n}_{part}"]
     out["value"], out["value_note"] = parse_values(df["value"], language, source=source, file=file)
-    out["value_q"] = df["value_q"] if "value_q" in df.columns else ""
+    out["value_q"] = _text(df, "value_q")
     check_quality(out["value_q"], source=source, file=file)
     for col in TAIL:
-        out[col] = df[col] if col in df.columns else ""
+        out[col] = _text(df, col)
     known = set(HEAD) | set(TAIL) | {"value", "value_q"} | {f"{n}_{p}" for n in dims for p, _ in DIM_PARTS}
     extra = [c for c in df.columns if c not in known]
     if extra:
         log.warning("extra ffcsv columns kept at the end", extra={"columns": extra})
         for col in extra:
             out[col] = df[col]
-    return out
+    return pd.DataFrame(out, index=df.index)
 
 
 SORT_FIRST = ("statistics_code", "time_code", "time")
@@ -281,7 +379,8 @@ SORT_LAST = ("value_variable_code", "value_unit")
 
 def _sorted(out: pd.DataFrame) -> pd.DataFrame:
     """Sort by the cell's key (codes, value variable, unit), then by every other column: a total
-    order, so the frame never depends on the order in which the server listed the rows."""
+    order, so the frame never depends on the order in which the server listed the rows.
+    Text columns are compact with sorted categories, so their codes sort like their text."""
     dims = [c for c in out.columns if re.fullmatch(r"dim\d+_(variable_)?code", c)]
     keys = [*SORT_FIRST, *dims, *SORT_LAST]
     keys += [c for c in out.columns if c not in keys]
@@ -294,26 +393,43 @@ def language_of(data: bytes) -> str:
     return m.group(1).lower() if m else ""
 
 
+def _zip_frame(data: bytes, source: str, file: str, limit: int) -> pd.DataFrame:
+    """The frame of the single CSV of a GENESIS ZIP, decompressed as it is parsed."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            info = _csv_member(zf, source)
+            too_big = _fail(source, f"the CSV {info.filename} in the ZIP exceeds the decompression "
+                                    f"limit of {limit} bytes; raise [settings] max_csv_bytes in "
+                                    "the config if the table is really that large, or narrow the "
+                                    "selection")
+            if info.file_size > limit:
+                raise too_big
+
+            def member() -> IO[bytes]:
+                return _Limited(zf.open(info), limit, too_big)  # type: ignore[return-value]
+            return _frame(member, source, file)
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
+        raise _fail(source, f"truncated or invalid ZIP ({len(data)} bytes): {exc}; "
+                            "the download was probably cut off, try again") from None
+
+
 def read_ffcsv(data: bytes, *, source: str = "", language: str = "",
                limit: int = MAX_CSV_BYTES) -> pd.DataFrame:
-    """ZIP or CSV bytes of an ffcsv table → the stable long frame.
+    """ZIP or CSV bytes of an ffcsv table → the stable long frame (text columns compact).
 
     A broken ZIP is a TerminalFetchError; content that is not a usable ffcsv table (not UTF-8,
     not an ffcsv header, no data rows, a value that is not a plain number or documented marker
     in the table's language) is an InputError. ``language`` ('de'/'en') is used when the ZIP
-    member name does not tell it.
+    member name does not tell it. The CSV inside a ZIP is read in blocks as it is decompressed
+    (at most ``limit`` bytes), never held whole.
     """
     file = ""
     if is_zip(data) or data[:2] == b"PK":
         file = csv_name(data)
         language = language_of(data) or language
-        data = extract_csv(data, source=source, limit=limit)
-    start = data.lstrip()[:1] if not data.startswith(codecs.BOM_UTF8) else data[3:].lstrip()[:1]
-    if start in (b"<", b"{"):
-        kind = "an HTML page" if start == b"<" else "a JSON document"
-        text = data[:400].decode("utf-8", "replace").strip()
-        raise _bad(source, f"got {kind} instead of an ffcsv table: {text[:200]!r}", file)
-    df = _frame(data, source, file)
+        df = _zip_frame(data, source, file, limit)
+    else:
+        df = _frame(lambda: io.BytesIO(data), source, file)
     dims = _check_header([str(c) for c in df.columns], source, file)
     if df.empty:
         raise _bad(source, "the ffcsv table has a header but no data rows; the service answered "

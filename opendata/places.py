@@ -14,8 +14,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
+from opendata.frames import combine
 from opendata.paths import REGIONS_DIR
 
 REGION_FILE = REGIONS_DIR / "regions.csv"
@@ -116,10 +118,14 @@ class Registry:
 
     def outside_validity(self, frame: pd.DataFrame, date_col: str = "reference_date") -> pd.Series:
         """True for rows dated before their region's valid_from or after its valid_to."""
-        keys, dates = frame["region_key"].astype(str), frame[date_col].astype(str)
-        start = keys.map(self.regions["valid_from"]).fillna("")
-        end = keys.map(self.regions["valid_to"]).fillna("")
-        return dates.ne("") & ((start.ne("") & (dates < start)) | (end.ne("") & (dates > end)))
+        def outside(pairs: pd.DataFrame) -> np.ndarray:
+            keys, dates = pairs.iloc[:, 0].astype(str), pairs.iloc[:, 1].astype(str)
+            start = keys.map(self.regions["valid_from"]).fillna("")
+            end = keys.map(self.regions["valid_to"]).fillna("")
+            return (dates.ne("") & ((start.ne("") & (dates < start))
+                                    | (end.ne("") & (dates > end)))).to_numpy(dtype=bool)
+        codes, per_pair = combine([frame["region_key"], frame[date_col]], outside)
+        return pd.Series(per_pair[codes], index=frame.index)
 
 
 def _read(path: Path, columns: list[str]) -> pd.DataFrame:

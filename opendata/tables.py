@@ -90,18 +90,35 @@ def quote(text: str) -> str:
     return text
 
 
+def _text_ranks(column: pd.Series) -> np.ndarray:
+    """Per row, the rank of ``str(value)`` among the column's distinct texts (sort key)."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        codes = column.cat.codes.to_numpy()
+        values = pd.Series(column.cat.categories, dtype=object)
+        if codes.min(initial=0) < 0:  # a missing cell: sorted last
+            values = pd.concat([values, pd.Series([np.nan], dtype=object)], ignore_index=True)
+            codes = np.where(codes < 0, len(values) - 1, codes)
+    else:
+        codes, uniques = pd.factorize(column, use_na_sentinel=False)
+        values = pd.Series(np.asarray(uniques, dtype=object), dtype=object)
+    texts = pd.Series(values, dtype=object).astype(str)
+    missing = texts.isna().to_numpy()  # missing stays missing as text: sorted last
+    rank = np.full(len(texts), len(texts), dtype=np.int64)
+    _, rank[~missing] = np.unique(texts[~missing].to_numpy(dtype=object), return_inverse=True)
+    return rank[codes]
+
+
 def sort_positions(frame: pd.DataFrame, schema: dict[str, Any]) -> np.ndarray:
-    """Row positions sorted by the primary key (all fields without one), as text, stable."""
-    key = primary_key(schema) or field_names(schema)
-    present = [k for k in key if k in frame.columns]
-    sort_frame = frame[present].astype(str)
-    sort_frame.index = pd.RangeIndex(len(frame))
-    for k in key:
-        if k not in sort_frame.columns:
-            sort_frame[k] = ""
-    if not key or sort_frame.empty:
+    """Row positions sorted by the primary key (all fields without one), as text, stable.
+
+    Each key column is ranked by the text of its distinct values, then the rows are sorted by
+    those integer ranks: no text per row is made.
+    """
+    key = [k for k in (primary_key(schema) or field_names(schema)) if k in frame.columns]
+    if not key or frame.empty:
         return np.arange(len(frame))
-    return np.asarray(sort_frame.sort_values(by=key, kind="mergesort").index, dtype=np.int64)
+    ranks = [_text_ranks(frame[k]) for k in key]
+    return np.lexsort(ranks[::-1]).astype(np.int64)
 
 
 # --- columnar formatting ---------------------------------------------------------------------
@@ -229,6 +246,13 @@ def _cells(col: pd.Series, ftype: str) -> _Cells:
         if numpy_type.kind == "f":
             mask = mask | np.isnan(data)
         return _numeric_cells(data, mask, ftype)
+    if isinstance(dtype, pd.CategoricalDtype) and all(
+            type(v) is str for v in dtype.categories):  # each distinct text formatted once
+        cells = _object_cells(np.asarray(dtype.categories, dtype=object), ftype)
+        codes = col.cat.codes.to_numpy()
+        csv_u = np.append(cells.csv, "")
+        json_u = np.append(cells.json, "null")
+        return _Cells(csv_u[codes], json_u[codes])  # code -1 picks the missing text
     if (isinstance(dtype, np.dtype) and dtype.kind == "O") or isinstance(dtype, pd.StringDtype):
         return _object_cells(col.to_numpy(dtype=object), ftype)
     # other dtypes (dates, categories, ...): the values exactly as iterating the column yields them

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from opendata.frames import from_codes, is_compact
 from opendata.model import Issue
 
 CONTROL_CLASS = "\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f-\\x9f"
@@ -84,6 +85,9 @@ def neutralise_series(column: pd.Series, *, formulas: bool = True
     hit = codes >= 0
     controls = pd.Series(hit & controls_u[codes.clip(0)], index=column.index)
     found = pd.Series(hit & found_u[codes.clip(0)], index=column.index)
+    if is_compact(column):  # new categories, taken back by code
+        return from_codes(codes, safe_u.to_numpy(dtype=object), column.index, column.name), \
+            controls, found
     out = column.copy()
     changed = controls | found
     out[changed] = safe_u.to_numpy()[codes[changed.to_numpy()]]

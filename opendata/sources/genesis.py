@@ -26,6 +26,7 @@ from opendata import places, secrets
 from opendata.config import Config, SourceConfig
 from opendata.errors import InputError, SnapshotError, TerminalFetchError, TransientFetchError
 from opendata.ffcsv import MAX_CSV_BYTES, csv_name, extract_csv, is_zip, read_ffcsv
+from opendata.frames import distinct
 from opendata.http import RetryPolicy, request
 from opendata.snapshot import FetchedFile, Snapshot, canonical_csv_sha256, dump_json
 from opendata.sources import Fetched
@@ -299,7 +300,7 @@ _MEMBER = re.compile(r"^(?P<table>[^_/]+)_\d+_(?:(?:de|en)_)?flat\.csv$", re.IGN
 def _check_table(frame: pd.DataFrame, source: SourceConfig, file: str, head: str) -> None:
     """The answer is the configured table: its statistics code and the ZIP member's table code."""
     want = head or source.table.split("-", 1)[0]
-    codes = sorted(set(frame["statistics_code"]))
+    codes = distinct(frame["statistics_code"])
     if codes != [want]:
         raise InputError(source.id, f"the answer holds statistics {codes}, but the configured table "
                                     f"{source.table} belongs to statistics {want}: the service sent "
@@ -320,17 +321,16 @@ def regional_keys(source: SourceConfig) -> list[str]:
 
 def _span(frame: pd.DataFrame) -> tuple[str, str]:
     """First and last day the table covers (reference dates, else the years of ``time``)."""
-    dates = frame["reference_date"][frame["reference_date"].ne("")]
-    if len(dates):
-        return str(dates.min()), str(dates.max())
-    years = frame["time"].astype(str).str.slice(0, 4)
-    years = years[years.str.fullmatch(r"\d{4}")]
-    return (f"{years.min()}-01-01", f"{years.max()}-12-31") if len(years) else ("", "")
+    dates = [d for d in distinct(frame["reference_date"]) if d]
+    if dates:
+        return dates[0], dates[-1]
+    years = sorted({t[:4] for t in distinct(frame["time"]) if re.fullmatch(r"\d{4}", t[:4])})
+    return (f"{years[0]}-01-01", f"{years[-1]}-12-31") if years else ("", "")
 
 
 def _check_regions(frame: pd.DataFrame, source: SourceConfig, file: str) -> None:
     """Every configured region whose validity overlaps the table's dates is in the answer."""
-    present = sorted(set(frame["dim1_code"]))
+    present = distinct(frame["dim1_code"])
     first, last = _span(frame)
     registry = places.load()
     for key in regional_keys(source):

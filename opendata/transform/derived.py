@@ -3,7 +3,7 @@
 Every indicator is a fraction of two sums over rows of the same region and reference date
 (so nothing is ever combined across a territorial break). Both sums are computed by grouping
 on (region_key, reference_date) and joined to the base rows on that key: the cost grows
-linearly with the rows.
+linearly with the rows. ``input_keys`` names the inputs in text that does not grow with them.
 """
 
 from __future__ import annotations
@@ -12,8 +12,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from opendata.transform.indicators import DERIVED_COLUMNS, PROTECTION_TOP_LEVEL, SOURCE_COLUMNS
 
@@ -117,23 +115,34 @@ def row_keys(rows: pd.DataFrame, resource: str, pk: list[str]) -> pd.Series:
     return text + ")"
 
 
-def join_groups(groups: np.ndarray, texts: pd.Series, sep: str) -> np.ndarray:
-    """Texts joined with ``sep`` per group id (0…n-1, rows in order), without Python per row."""
-    order = np.argsort(groups, kind="stable")
-    offsets = np.concatenate([[0], np.cumsum(np.bincount(groups))]).astype("int64")
-    values = pa.array(texts.to_numpy(dtype=object)[order], type=pa.large_string())
-    lists = pa.LargeListArray.from_arrays(pa.array(offsets), values)
-    joined = pc.binary_join(lists, pa.scalar(sep, type=pa.large_string()))
-    return np.asarray(joined.to_numpy(zero_copy_only=False), dtype=object)
+def _selection(side: Side) -> str:
+    """The conditions of a side as text: 'f=v' or 'f in a/b/c', comma-separated."""
+    return "".join(f", {f} in {'/'.join(v)}" if isinstance(v, tuple) else f", {f}={v}"
+                   for f, v in side.match.items())
 
 
-def _sums(rows: pd.DataFrame, resource: str, pk: list[str]) -> pd.DataFrame:
-    """Per (region_key, reference_date): the sum, whether any value is missing, the input keys."""
-    grouped = rows.groupby(AT, sort=False)
+def _sums(rows: pd.DataFrame, side: Side, pk: list[str]) -> pd.DataFrame:
+    """Per (region_key, reference_date): the sum, whether any value is missing, the input keys.
+
+    A sum of one row names that row by its primary key; a sum of several rows names the
+    selection that picks exactly them (region, date and the side's conditions) and their
+    count, so the text stays one line however many rows a value sums.
+    """
+    grouped = rows.groupby(AT, sort=False, observed=True)
     ids = grouped.ngroup().to_numpy()
     out = pd.DataFrame({"value": grouped["value"].sum(), "gap": rows["value"].isna()
-                        .groupby([rows[c] for c in AT], sort=False).any()})
-    out["keys"] = join_groups(ids, row_keys(rows, resource, pk), " | ")
+                        .groupby([rows[c] for c in AT], sort=False, observed=True).any()})
+    counts = np.bincount(ids, minlength=len(out))
+    single = counts[ids] == 1
+    keys = np.empty(len(out), dtype=object)
+    keys[ids[single]] = row_keys(rows[single], side.resource, pk).to_numpy(dtype=object)
+    many = counts > 1
+    at = out.index.to_frame(index=False)
+    keys[many] = (f"{side.resource}(region_key=" + at["region_key"].astype(str)[many]
+                  + ", reference_date=" + at["reference_date"].astype(str)[many]
+                  + _selection(side) + ") [" + pd.Series(counts).astype(str)[many]
+                  + " rows]").to_numpy(dtype=object)
+    out["keys"] = keys
     return out
 
 
@@ -163,8 +172,8 @@ def derive(step: Step, frames: Frames, keys: Keys) -> tuple[pd.DataFrame, list[s
     base = select(frames[step.base.resource], step.base.match).drop_duplicates(AT)
     num_rows = select(frames[step.num.resource], step.num.match)
     den_rows = select(frames[step.den.resource], step.den.match)
-    num = _sums(num_rows, step.num.resource, keys[step.num.resource])
-    den = _sums(den_rows, step.den.resource, keys[step.den.resource])
+    num = _sums(num_rows, step.num, keys[step.num.resource])
+    den = _sums(den_rows, step.den, keys[step.den.resource])
     joined = (base.set_index(AT)[["region_name", "region_level", "period"]]
               .join(num.add_prefix("n_")).join(den.add_prefix("d_")).reset_index())
     ok = (joined["n_value"].notna() & joined["d_value"].notna() & ~joined["n_gap"].fillna(True)

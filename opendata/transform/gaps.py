@@ -13,6 +13,7 @@ import pandas as pd
 
 from opendata import places
 from opendata.config import Config, SourceConfig
+from opendata.frames import distinct
 from opendata.transform.derived import STEPS, Step
 
 TOPIC_LABELS = {
@@ -37,9 +38,9 @@ def _sources(config: Config, package: str, step: Step) -> list[SourceConfig]:
 
 
 def _span(frames: dict[str, pd.DataFrame], step: Step) -> tuple[str, str]:
-    dates = pd.concat([frames[n]["reference_date"] for n in step.needs if n in frames])
-    dates = dates[dates.astype(str) != ""]
-    return (str(dates.min()), str(dates.max())) if len(dates) else ("", "")
+    dates = sorted({d for n in step.needs if n in frames
+                    for d in distinct(frames[n]["reference_date"])} - {""})
+    return (dates[0], dates[-1]) if dates else ("", "")
 
 
 def _region_gaps(config: Config, package: str, frames: dict[str, pd.DataFrame],
@@ -54,8 +55,8 @@ def _region_gaps(config: Config, package: str, frames: dict[str, pd.DataFrame],
         sources = _sources(config, package, step)
         if any(n not in frames for n in step.needs) or any(s.kind != "genesis" for s in sources):
             continue
-        have = set(derived.loc[derived["indicator"] == step.indicator, "region_key"])
-        present = set().union(*(set(frames[n]["region_key"]) for n in step.needs))
+        have = set(distinct(derived.loc[derived["indicator"] == step.indicator, "region_key"]))
+        present = set().union(*(distinct(frames[n]["region_key"]) for n in step.needs))
         span = _span(frames, step)
         asked = set().union(*(set(s.params.get("regionalkey") or []) for s in sources))
         tables = ", ".join(dict.fromkeys(s.table for s in sources))

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 import pandas as pd
 
 from opendata import places
+from opendata.frames import distinct
 
 REGION_VARIABLES: dict[str, str] = {
     "DINSG": "country", "GEODL1": "country",
@@ -54,7 +55,7 @@ def used_keys(frames: Iterable[pd.DataFrame], configured: Iterable[str] = ()) ->
     keys = set(configured)
     for frame in frames:
         if "region_key" in frame.columns:
-            keys |= set(frame["region_key"].astype(str))
+            keys |= set(distinct(frame["region_key"]))
     return places.load().closure(keys)
 
 

@@ -12,6 +12,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
+from opendata.frames import mask_of
 from opendata.model import Issue
 
 FIRST_YEAR = 1990
@@ -51,11 +52,12 @@ def check_regions(frame: pd.DataFrame, known: set[str], source: str, resource: s
     """Region keys that are not in the regions code list."""
     if fld not in frame.columns:
         return []
-    keys = frame[fld].astype(str)
-    return [_error("unknown-region", f"region key {keys.iloc[r - 1]!r} is not in the regions code "
-                   "registry; add it to config/regions/regions.csv or fix the key",
+    keys = frame[fld]
+    unknown = mask_of(keys, lambda v: ~v.astype(str).isin(known) & v.astype(str).ne(""))
+    return [_error("unknown-region", f"region key {str(keys.iloc[r - 1])!r} is not in the regions "
+                   "code registry; add it to config/regions/regions.csv or fix the key",
                    source, resource, r, fld)
-            for r in _rows(~keys.isin(known) & keys.ne(""))]
+            for r in (np.flatnonzero(unknown) + 1).tolist()]
 
 
 def check_duplicates(frame: pd.DataFrame, pk: list[str], source: str, resource: str) -> list[Issue]:

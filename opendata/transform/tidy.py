@@ -12,10 +12,12 @@ import re
 from dataclasses import replace
 from numbers import Integral
 
+import numpy as np
 import pandas as pd
 
 from opendata import text
 from opendata.config import SourceConfig
+from opendata.frames import combine, compact, constant, distinct, from_codes, map_text
 from opendata.model import Issue
 from opendata.transform.regions import REGION_VARIABLES, levels
 
@@ -48,22 +50,27 @@ def _dim_numbers(frame: pd.DataFrame) -> list[int]:
 
 def _region(frame: pd.DataFrame, source: SourceConfig, resource: str,
             out: pd.DataFrame, issues: list[Issue]) -> None:
-    variables = sorted(set(frame["dim1_variable_code"]))
+    variables = distinct(frame["dim1_variable_code"])
     unknown = [v for v in variables if v not in REGION_VARIABLES]
     if unknown:
         issues.append(_issue("unknown-region-variable", source, resource,
                              f"first classifying variable {unknown} is not a known regional variable; "
                              "add it to opendata.transform.regions.REGION_VARIABLES",
                              field="dim1_variable_code"))
-    out["region_key"] = frame["dim1_code"].astype("str")
-    out["region_name"] = frame["dim1_label"].astype("str")
-    by_var = frame["dim1_variable_code"].map(REGION_VARIABLES).fillna("")
-    out["region_level"] = out["region_key"].map(levels()).fillna(by_var).astype("str")
+    out["region_key"] = compact(frame["dim1_code"])
+    out["region_name"] = compact(frame["dim1_label"])
+    known = levels()
+
+    def level(pairs: pd.DataFrame) -> np.ndarray:
+        by_var = pairs["dim1_variable_code"].map(REGION_VARIABLES).fillna("")
+        return pairs["dim1_code"].map(known).fillna(by_var).astype(str).to_numpy(dtype=object)
+    codes, per_pair = combine([frame["dim1_code"], frame["dim1_variable_code"]], level)
+    out["region_level"] = from_codes(codes, per_pair, out.index)
 
 
 def _dimension(frame: pd.DataFrame, n: int, fields: list[str], source: SourceConfig,
                resource: str, out: pd.DataFrame, issues: list[Issue]) -> None:
-    variables = sorted(set(frame[f"dim{n}_variable_code"]))
+    variables = distinct(frame[f"dim{n}_variable_code"])
     if not variables:
         return  # no data rows: reported once by tidy_genesis
     names = {DIMENSIONS.get(v, "") for v in variables}
@@ -84,23 +91,30 @@ def _dimension(frame: pd.DataFrame, n: int, fields: list[str], source: SourceCon
                              f"variables {variables} share dimension {name}; add {name}_variable "
                              "to the schema", field=f"{name}_variable"))
     if f"{name}_variable" in fields:
-        out[f"{name}_variable"] = frame[f"dim{n}_variable_code"].astype("str")
-    out[f"{name}_code"] = frame[f"dim{n}_code"].astype("str")
-    out[f"{name}_label"] = frame[f"dim{n}_label"].astype("str")
+        out[f"{name}_variable"] = compact(frame[f"dim{n}_variable_code"])
+    out[f"{name}_code"] = compact(frame[f"dim{n}_code"])
+    out[f"{name}_label"] = compact(frame[f"dim{n}_label"])
 
 
-def _period(reference_date: pd.Series, time: pd.Series) -> pd.Series:
-    year = reference_date.str.slice(0, 4).where(reference_date.ne(""), time.str.slice(0, 4))
+def _year(pairs: pd.DataFrame) -> pd.Series:
+    date, time = pairs.iloc[:, 0].astype(str), pairs.iloc[:, 1].astype(str)
+    year = date.str.slice(0, 4).where(date.ne(""), time.str.slice(0, 4))
     return pd.to_numeric(year, errors="coerce").astype("Int64")
 
 
+def _period(reference_date: pd.Series, time: pd.Series) -> pd.Series:
+    """The year of the reference date (else of ``time``), computed per distinct pair."""
+    codes, years = combine([reference_date.rename("d"), time.rename("t")], _year)
+    return pd.Series(pd.array(years, dtype="Int64").take(codes), index=reference_date.index)
+
+
 def _units(raw: pd.Series, source: SourceConfig, resource: str, issues: list[Issue]) -> pd.Series:
-    unknown = sorted(set(raw) - set(UNITS))
+    unknown = sorted(set(distinct(raw)) - set(UNITS))
     if unknown:
         issues.append(_issue("unknown-unit", source, resource,
                              f"unit(s) {unknown} unknown; add them to opendata.transform.tidy.UNITS",
                              field="value_unit"))
-    return raw.map(UNITS).fillna("").astype("str")
+    return map_text(raw, UNITS, default="")
 
 
 def _cell_key(frame: pd.DataFrame) -> list[str]:
@@ -118,7 +132,7 @@ def _unit_key(frame: pd.DataFrame, source: SourceConfig, resource: str, pk: list
     cells = len(frame[key].drop_duplicates())
     with_unit = len(frame[[*key, "value_unit"]].drop_duplicates())
     if with_unit > cells:
-        units = sorted(set(frame["value_unit"]))
+        units = distinct(frame["value_unit"])
         issues.append(_issue("several-units-per-key", source, resource,
                              f"table {source.table} gives {with_unit - cells:,} cell(s) in several "
                              f"units ({', '.join(units)}), but the primary key of {resource} "
@@ -134,8 +148,8 @@ def _time_key(out: pd.DataFrame, frame: pd.DataFrame, source: SourceConfig, reso
         if "period" in pk else None
     if blank is not None and blank.any():
         field = "reference_date" if "reference_date" in pk else "period"
-        times = sorted(set(frame.loc[blank, "time_code"]))
-        examples = sorted(set(frame.loc[blank, "time"]))[:3]
+        times = distinct(frame.loc[blank, "time_code"])
+        examples = distinct(frame.loc[blank, "time"])[:3]
         issues.append(_issue("time-variable-mismatch", source, resource,
                              f"{int(blank.sum()):,} row(s) have time variable {times} with values "
                              f"{examples}, which give no {field}; the primary key of {resource} "
@@ -156,7 +170,7 @@ def neutralise(out: pd.DataFrame, source: SourceConfig, resource: str,
         if not changed.any():
             continue
         out[col] = safe
-        shown = ", ".join(repr(v) for v in sorted(set(safe[changed]))[:3])
+        shown = ", ".join(repr(v) for v in distinct(safe[changed])[:3])
         issues.append(_issue("formula-neutralised", source, resource,
                              f"{int(changed.sum()):,} cell(s) of {col} from table {source.table} "
                              f"could run as a spreadsheet formula or held control characters; "
@@ -176,18 +190,18 @@ def tidy_genesis(frame: pd.DataFrame, source: SourceConfig, resource: str,
     pk = primary_key or []
     out = pd.DataFrame(index=frame.index)
     _region(frame, source, resource, out, issues)
-    out["reference_date"] = frame["reference_date"].astype("str")
+    out["reference_date"] = compact(frame["reference_date"])
     out["period"] = _period(frame["reference_date"], frame["time"])
     _time_key(out, frame, source, resource, pk, issues)
     for n in _dim_numbers(frame)[1:]:
         _dimension(frame, n, fields, source, resource, out, issues)
-    out["indicator"] = frame["value_variable_code"].astype("str")
+    out["indicator"] = compact(frame["value_variable_code"])
     out["value"] = frame["value"].astype("float64")
     out["unit"] = _units(frame["value_unit"], source, resource, issues)
     _unit_key(frame, source, resource, pk, issues)
-    out["value_note"] = frame["value_note"].astype("str")
-    out["quality"] = frame["value_q"].astype("str")
-    out["source_table"] = pd.Series(source.table, index=out.index, dtype=object)
+    out["value_note"] = compact(frame["value_note"])
+    out["quality"] = compact(frame["value_q"])
+    out["source_table"] = constant(source.table, out.index)
     out = conform(out, fields, source, resource, issues)
     return neutralise(out, source, resource, issues), issues
 
