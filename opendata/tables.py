@@ -20,6 +20,8 @@ from typing import IO, Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 CHUNK_ROWS = 50_000  # rows formatted and written at a time: bounds the memory of a write
 _TRUE = (True, "true", "True", 1, "1")
@@ -170,7 +172,7 @@ class _Cells:
 
     __slots__ = ("csv", "json")
 
-    def __init__(self, csv: np.ndarray, json_: np.ndarray) -> None:
+    def __init__(self, csv: np.ndarray | pa.Array, json_: np.ndarray | pa.Array) -> None:
         self.csv = csv
         self.json = json_
 
@@ -183,8 +185,25 @@ def _with_missing(texts: np.ndarray, missing: np.ndarray, empty: str) -> np.ndar
     return out
 
 
+def _whole_cells(data: np.ndarray, missing: np.ndarray) -> _Cells:
+    """Whole numbers below 2**63 in an integer or number field: digits made by Arrow (C++)."""
+    ints = np.where(missing, 0, np.trunc(data.astype(np.float64))).astype(np.int64)
+    texts = pa.array(ints, mask=missing).cast(pa.string())
+    return _Cells(pc.fill_null(texts, ""), pc.fill_null(texts, "null"))
+
+
+def _all_whole(data: np.ndarray, missing: np.ndarray, ftype: str) -> bool:
+    f = data[~missing].astype(np.float64)
+    if not np.isfinite(f).all():
+        return False
+    limit = _INT64_LIMIT if ftype == "integer" else 1e15
+    return bool((np.abs(f) < limit).all() and (ftype == "integer" or (np.trunc(f) == f).all()))
+
+
 def _numeric_cells(data: np.ndarray, missing: np.ndarray, ftype: str) -> _Cells:
     """A column of numpy numbers (bool, int, float) with its missing mask."""
+    if ftype in ("integer", "number") and _all_whole(data, missing, ftype):
+        return _whole_cells(data, missing)
     vals = data[~missing]
     if ftype in ("integer", "number", "boolean"):
         f = vals.astype(np.float64)
@@ -250,9 +269,10 @@ def _cells(col: pd.Series, ftype: str) -> _Cells:
             type(v) is str for v in dtype.categories):  # each distinct text formatted once
         cells = _object_cells(np.asarray(dtype.categories, dtype=object), ftype)
         codes = col.cat.codes.to_numpy()
-        csv_u = np.append(cells.csv, "")
-        json_u = np.append(cells.json, "null")
-        return _Cells(csv_u[codes], json_u[codes])  # code -1 picks the missing text
+        pick = pa.array(np.where(codes < 0, len(cells.csv), codes).astype(np.int32))
+        csv_u = pa.array([*cells.csv.tolist(), ""], type=pa.string())
+        json_u = pa.array([*cells.json.tolist(), "null"], type=pa.string())
+        return _Cells(pc.take(csv_u, pick), pc.take(json_u, pick))  # missing: the last text
     if (isinstance(dtype, np.dtype) and dtype.kind == "O") or isinstance(dtype, pd.StringDtype):
         return _object_cells(col.to_numpy(dtype=object), ftype)
     # other dtypes (dates, categories, ...): the values exactly as iterating the column yields them
@@ -277,10 +297,32 @@ def _chunks(frame: pd.DataFrame, schema: dict[str, Any], size: int) -> Iterator[
         yield cols
 
 
-def _json_template(names: list[str]) -> str:
-    """One JSON row object as a %-template, laid out as json.dumps(indent=1) lays it out."""
-    keys = [encode_basestring(n).replace("%", "%%") + ": %s" for n in names]
-    return " {\n  " + ",\n  ".join(keys) + "\n }"
+def _arrow(texts: Any) -> pa.Array:
+    """Formatted cells as an Arrow string array (taken as is when they already are one)."""
+    return texts if isinstance(texts, pa.Array) else pa.array(texts, type=pa.string())
+
+
+def _body(parts: list[Any]) -> memoryview:
+    """The bytes of ``parts`` (Arrow arrays and text scalars) joined per row, rows back to back.
+
+    One C++ call per chunk (``binary_join_element_wise`` with an empty separator): no Python
+    object per row or cell.
+    """
+    args = [p if isinstance(p, pa.Array) else pa.scalar(p, type=pa.string()) for p in parts]
+    rows = pc.binary_join_element_wise(*args, pa.scalar("", type=pa.string()))
+    offsets = np.frombuffer(rows.buffers()[1], dtype=np.int32, count=len(rows) + 1,
+                            offset=rows.offset * 4)
+    data = rows.buffers()[2]
+    return memoryview(data)[int(offsets[0]):int(offsets[-1])] if data is not None \
+        else memoryview(b"")
+
+
+def _json_pieces(names: list[str]) -> list[str]:
+    """The text around the values of one JSON row object (json.dumps(indent=1) layout), with
+    the ',\n' that separates it from the row before."""
+    keys = [encode_basestring(n) + ": " for n in names]
+    return [",\n {\n  " + keys[0], *(",\n  " + k for k in keys[1:]), "\n }"] if names \
+        else [",\n {}"]
 
 
 def write_streams(frame: pd.DataFrame, schema: dict[str, Any], csv_out: IO[bytes] | None,
@@ -289,15 +331,19 @@ def write_streams(frame: pd.DataFrame, schema: dict[str, Any], csv_out: IO[bytes
     names = field_names(schema)
     if csv_out is not None:
         csv_out.write((",".join(quote(n) for n in names) + "\n").encode("utf-8"))
-    template = _json_template(names)
+    pieces = _json_pieces(names)
     rows = 0
     for cols in _chunks(frame, schema, chunk_rows):
         if csv_out is not None:
-            body = "\n".join(map(",".join, zip(*(c.csv for c in cols), strict=True)))
-            csv_out.write((body + "\n").encode("utf-8"))
+            csv = [_arrow(c.csv) for c in cols]
+            parts: list[Any] = [x for col in csv for x in (col, ",")]
+            csv_out.write(_body([*parts[:-1], "\n"] if parts else ["\n"]))
         if json_out is not None:
-            body = ",\n".join(map(template.__mod__, zip(*(c.json for c in cols), strict=True)))
-            json_out.write((("[\n" if rows == 0 else ",\n") + body).encode("utf-8"))
+            js = [_arrow(c.json) for c in cols]
+            parts = [x for piece, col in zip(pieces, js, strict=False) for x in (piece, col)]
+            body = _body([*parts, pieces[-1]] if js else pieces)
+            json_out.write(b"[\n" if rows == 0 else b"")
+            json_out.write(body[2:] if rows == 0 else body)
         rows += len(cols[0].csv) if cols else 0
     if json_out is not None:
         json_out.write(b"\n]\n" if rows else b"[]\n")
