@@ -23,6 +23,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from opendata.frames import code_dtype
+
 CHUNK_ROWS = 50_000  # rows formatted and written at a time: bounds the memory of a write
 _TRUE = (True, "true", "True", 1, "1")
 _BIG_ROUND = 2.0 ** 19  # |x| >= 2**19: round(x, 10) == x (a float's spacing there exceeds 1e-10)
@@ -107,7 +109,7 @@ def _text_ranks(column: pd.Series) -> np.ndarray:
     missing = texts.isna().to_numpy()  # missing stays missing as text: sorted last
     rank = np.full(len(texts), len(texts), dtype=np.int64)
     _, rank[~missing] = np.unique(texts[~missing].to_numpy(dtype=object), return_inverse=True)
-    return rank[codes]
+    return rank.astype(code_dtype(len(texts) + 1))[codes]  # one or two bytes a row, mostly
 
 
 def sort_positions(frame: pd.DataFrame, schema: dict[str, Any]) -> np.ndarray:
