@@ -34,6 +34,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from datetime import UTC, datetime
 from http.server import ThreadingHTTPServer
@@ -84,8 +85,6 @@ class Synthetic(replay_server.Handler):
 
 def serve(recording: Path) -> tuple[ThreadingHTTPServer, replay_server.Replay]:
     """The replay server (as tests/replay_server.serve) on a synthetic recording."""
-    import threading
-
     replay = replay_server.Replay(replay_server.load(recording))
     server = ThreadingHTTPServer(("127.0.0.1", 0), type("Bound", (Synthetic,), {"replay": replay}))
     server.daemon_threads = True
