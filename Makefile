@@ -23,8 +23,5 @@ lint: $(STAMP)
 test: lint               ## lint, type check and the whole test suite
 	$(BIN)/pytest -q
 
-bench: $(STAMP)          ## whole runs; validation, transform and release writing at 10×–1000× (synthetic)
-	$(BIN)/python benchmarks/run_bench.py
-	$(BIN)/python benchmarks/validate_bench.py
-	$(BIN)/python benchmarks/bench_transform.py
-	$(BIN)/python benchmarks/bench_publish.py
+bench: $(STAMP)          ## one table: stages, rows/s, peak RSS, vs. frictionless (30 k–3 M rows, synthetic)
+	$(BIN)/python benchmarks/bench.py

@@ -7,13 +7,14 @@ import json
 import logging
 import os
 import sys
+import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from opendata import config as config_mod
-from opendata import notify, pipeline, runlog, store
+from opendata import notify, pipeline, runlog, store, timings
 from opendata.errors import ConfigError, LockError, OpendataError, StorageError, is_file_error
 from opendata.lock import pipeline_lock
 from opendata.paths import Paths, default_data_dir
@@ -73,6 +74,11 @@ def parser() -> argparse.ArgumentParser:
             p.add_argument("--allow-mass-removal", action="store_true",
                            help="publish even if more than max_removed_share ([settings], default "
                                 "50%%) of a resource's rows would be removed")
+        if name in TIMED:
+            p.add_argument("--timings", type=Path, default=None, metavar="FILE",
+                           help="write wall seconds and peak RSS per stage (fetch, inputs, build, "
+                                "serialise, validate, diff, release, site) to FILE as JSON, also "
+                                "when the command fails")
         if name == "status":
             p.add_argument("--json", action="store_true", help="machine-readable output")
         if name == "prune":
@@ -95,6 +101,9 @@ def parser() -> argparse.ArgumentParser:
             p.add_argument("--cron", default=None, help="cron expression (default from config)")
             p.add_argument("--timezone", default=None, help="IANA timezone (default Europe/Berlin)")
     return top
+
+
+TIMED = ("fetch", "validate", "publish")  # commands that accept --timings FILE
 
 
 def _setup_logging(quiet: bool) -> None:
@@ -336,12 +345,39 @@ def _failed(paths: Paths, args: argparse.Namespace, started: str, exc: OpendataE
     return exc.exit_code
 
 
+def write_timings(path: Path, command: str, code: int | None, wall: float) -> None:
+    """The stage timings of this process as JSON (``--timings``); a write error only warns."""
+    doc = {"command": command, "exit_code": code, "wall_seconds": round(wall, 3),
+           "seconds": {k: round(v, 3) for k, v in timings.snapshot().items()},
+           "peak_rss_mb": {k: round(v, 1) for k, v in timings.peaks().items()},
+           "process_peak_rss_mb": round(timings.peak_rss_mb(), 1)}
+    try:
+        path.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+    except OSError as exc:
+        print(f"warning: could not write the timings to {path}: {exc.strerror or exc}; "
+              "check that its folder exists and is writable", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `opendata` command."""
     args = parser().parse_args(argv)
     args.config = args.config or args.top_config  # `opendata --config X run` = `run --config X`
     args.data_dir = args.data_dir or args.top_data_dir
     _setup_logging(args.quiet)
+    target = getattr(args, "timings", None)
+    if target is None:
+        return _main(args)
+    timings.reset()
+    start, code = time.perf_counter(), None
+    try:
+        code = _main(args)
+        return code
+    finally:  # also after a failure; exit_code null: an unexpected exception escaped
+        write_timings(target, args.command, code, time.perf_counter() - start)
+
+
+def _main(args: argparse.Namespace) -> int:
+    """Run the command; every known failure becomes its exit code."""
     started = runlog.now_iso()
     paths = Paths(args.data_dir or default_data_dir())
     try:

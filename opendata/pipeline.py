@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from opendata import publish, snapshot, store
+from opendata import publish, snapshot, store, timings
 from opendata.config import Config, SourceConfig
 from opendata.errors import (
     InputError,
@@ -122,7 +122,8 @@ def fetch_source(src: SourceConfig, config: Config, paths: Paths, *, online: boo
         with api_slot(config, src) as waited:  # waiting for a slot does not count
             deadline = time.time() + source_deadline(config) if deadline is None \
                 else deadline + waited
-            return _fetch_source(src, config, paths, online=online, deadline=deadline)
+            with timings.stage("fetch"):
+                return _fetch_source(src, config, paths, online=online, deadline=deadline)
     except (TerminalFetchError, InputError) as exc:
         if src.verified:
             raise
@@ -189,9 +190,13 @@ def build_package(config: Config, paths: Paths, package: str,
 def candidate(config: Config, paths: Paths, package: str,
               snaps: Snapshots | None = None) -> Candidate:
     """Build, stage and validate one package."""
-    build = build_package(config, paths, package, snaps)
-    staged = publish.stage(build, config.packages[package], config, paths.package_dir(package))
-    return Candidate(build, staged, validate(build, staged.descriptor))
+    with timings.stage("build"):
+        build = build_package(config, paths, package, snaps)
+    with timings.stage("serialise"):
+        staged = publish.stage(build, config.packages[package], config, paths.package_dir(package))
+    with timings.stage("validate"):
+        report = validate(build, staged.descriptor)
+    return Candidate(build, staged, report)
 
 
 def _hash_tree(root: Path, pattern: str) -> str:
@@ -334,28 +339,33 @@ def publish_all(config: Config, paths: Paths, *, packages: list[str] | None = No
     cache = _cache(paths)
     todo, skipped, snaps = [], [], {}
     for pkg in list(config.packages) if packages is None else packages:
-        store.recover(paths.package_dir(pkg))
-        snaps[pkg] = snapshots_for(config, paths, pkg)  # verified once, used for key and build
-        key = input_key(config, paths, pkg, snaps=snaps[pkg])
+        with timings.stage("inputs"):
+            store.recover(paths.package_dir(pkg))
+            snaps[pkg] = snapshots_for(config, paths, pkg)  # verified once, used for key and build
+            key = input_key(config, paths, pkg, snaps=snaps[pkg])
         if not force and cache.get(pkg) == key and store.latest_version(paths.package_dir(pkg)):
-            skipped.append(_unchanged(pkg, paths.package_dir(pkg), "inputs unchanged"))
+            with timings.stage("release"):  # the row counts of the latest release
+                skipped.append(_unchanged(pkg, paths.package_dir(pkg), "inputs unchanged"))
         else:
             todo.append((pkg, key))
     cands, result = validate_all(config, paths, [p for p, _ in todo], run_id, snaps)
     if not all(r.valid for r in result.reports):
         raise _fail(cands, result)
     result.outcomes = list(skipped)
-    decided = [publish.decide(c.staged, paths.package_dir(c.build.package)) for c in cands]
+    with timings.stage("diff"):
+        decided = [publish.decide(c.staged, paths.package_dir(c.build.package)) for c in cands]
     if not allow_mass_removal:
         _guard(cands, decided, config.limits.max_removed_share)
     for (pkg, key), cand, dec in zip(todo, cands, decided, strict=True):
-        result.outcomes.append(_release(cand, config, paths, dry_run=dry_run, run_id=run_id,
-                                        decided=dec))
+        with timings.stage("release"):  # row counts, finalize (README, checksums, ZIP), index
+            result.outcomes.append(_release(cand, config, paths, dry_run=dry_run, run_id=run_id,
+                                            decided=dec))
         if not dry_run:
             cache[pkg] = key
     if not dry_run:
         _save_cache(paths, cache)
-        ensure_site(config, paths)
+        with timings.stage("site"):
+            ensure_site(config, paths)
     result.outcomes.sort(key=lambda o: o.package)
     return result
 
