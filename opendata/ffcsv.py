@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 
 MAX_CSV_BYTES = 512 * 1024 * 1024
 """Decompression limit for the CSV inside a ZIP (the largest known table, 12531-0043, is 34 MB)."""
+READ_BLOCK = 1 << 21
+"""Bytes of CSV parsed at a time: pyarrow reads several blocks ahead, so this bounds memory."""
 
 MARKERS: dict[str, str] = {
     "-": "nothing there (zero)",
@@ -204,7 +206,7 @@ def _parse(stream: IO[bytes], names: list[str], opener: Callable[[], IO[bytes]],
            file: str) -> pd.DataFrame:
     try:
         reader = pacsv.open_csv(
-            stream, read_options=pacsv.ReadOptions(block_size=1 << 24),
+            stream, read_options=pacsv.ReadOptions(block_size=READ_BLOCK),
             parse_options=pacsv.ParseOptions(delimiter=";", quote_char='"'),
             convert_options=pacsv.ConvertOptions(
                 column_types=dict.fromkeys(names, pa.dictionary(pa.int32(), pa.string())),
@@ -309,7 +311,7 @@ def parse_values(values: pd.Series, language: str = "", *, source: str = "",
     num_u = np.full(len(s) + 1, np.nan)
     num_u[np.flatnonzero((~marker & ~empty).to_numpy())] = pd.to_numeric(
         cand.str.replace(",", ".", regex=False)).astype("float64").to_numpy()
-    num = pd.Series(num_u[np.where(codes < 0, len(s), codes)], index=values.index, dtype="float64")
+    num = pd.Series(num_u[codes], index=values.index, dtype="float64")  # code -1: the last, NaN
     note = inner.map(MARKERS).fillna("").astype(object)
     note = note.where(~paren, (note + "; " + LIMITED_RELIABILITY).str.lstrip("; "))
     note = note.where(~empty, EMPTY_NOTE)

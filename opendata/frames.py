@@ -32,8 +32,7 @@ def from_codes(codes: np.ndarray, values: Any, index: pd.Index | None = None,
     cats, inverse = np.unique(texts, return_inverse=True) if len(texts) else \
         (np.array([], dtype=object), np.array([], dtype=np.int64))
     lookup = np.append(np.where(missing, -1, inverse), -1).astype(code_dtype(len(cats)))
-    codes = np.asarray(codes)
-    new = lookup[np.where(codes < 0, len(lookup) - 1, codes)]
+    new = lookup[np.asarray(codes)]  # code -1 picks the last entry: -1, missing
     cat = pd.Categorical.from_codes(new, categories=pd.Index(cats, dtype=object), ordered=True)
     return pd.Series(cat, index=index, name=name)
 
@@ -87,7 +86,7 @@ def mask_of(column: pd.Series, per_value: Callable[[pd.Series], Any]) -> np.ndar
     """A boolean per row from a vectorised test of each distinct value (missing: False)."""
     codes, values = codes_values(column)
     hits = np.append(np.asarray(per_value(values), dtype=bool), False)
-    return hits[np.where(codes < 0, len(hits) - 1, codes)]
+    return hits[codes]  # code -1 picks the last entry: False
 
 
 def distinct(column: pd.Series) -> list[str]:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import shutil
 import signal
 import zipfile
-from dataclasses import dataclass
+from contextlib import ExitStack
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,7 +20,7 @@ from opendata import coverage, docs, provenance, store
 from opendata.config import Config, PackageConfig, SourceConfig
 from opendata.model import Build
 from opendata.snapshot import Snapshot, dump_json, sha256_file
-from opendata.tables import load_schema, write_tables
+from opendata.tables import load_schema, write_streams
 from opendata.versioning import Changes, diff, next_version, summary
 
 log = logging.getLogger(__name__)
@@ -42,6 +44,8 @@ class Staged:
     path: Path
     descriptor: Path
     pkg_dir: Path | None = None  # where the release goes (<data dir>/published/<package>); set by stage
+    hashes: dict[str, tuple[int, int, str]] = field(default_factory=dict)
+    """sha256 of the data files taken while they were written: path → (size, mtime_ns, hex)."""
 
 
 @dataclass
@@ -164,15 +168,38 @@ def stage(build: Build, pkg: PackageConfig, config: Config, pkg_dir: Path) -> St
     path = store.staging_dir(pkg_dir)
     (path / "data").mkdir()
     (path / "schemas").mkdir()
+    hashes: dict[str, tuple[int, int, str]] = {}
     for res in build.resources:
         schema = load_schema(res.schema_path)
-        write_tables(res.frame, schema, path / "data" / f"{res.name}.csv",
-                     path / "data" / f"{res.name}.json")
+        _write_data(res.frame, schema, path / "data" / res.name, hashes)
         (path / "schemas" / f"{res.name}.schema.json").write_text(dump_json(schema), "utf-8")
         checkpoint("stage-partial")
     desc = _descriptor(build, pkg, config, "0.0.0", "", path)
     (path / "datapackage.json").write_text(dump_json(desc), encoding="utf-8")
-    return Staged(pkg.id, path, path / "datapackage.json", pkg_dir)
+    return Staged(pkg.id, path, path / "datapackage.json", pkg_dir, hashes)
+
+
+class _Hashing:
+    """A binary file that hashes what is written to it (checksums without reading it back)."""
+
+    def __init__(self, fh: Any) -> None:
+        self.fh, self.sha = fh, hashlib.sha256()
+
+    def write(self, data: bytes | memoryview) -> int:
+        self.sha.update(data)
+        return int(self.fh.write(data))
+
+
+def _write_data(frame: Any, schema: dict[str, Any], stem: Path,
+                hashes: dict[str, tuple[int, int, str]]) -> None:
+    """Write <stem>.csv and <stem>.json of a resource, recording their sha256."""
+    files = [stem.parent / f"{stem.name}{suffix}" for suffix in (".csv", ".json")]
+    with ExitStack() as stack:
+        outs = [_Hashing(stack.enter_context(f.open("wb"))) for f in files]
+        write_streams(frame, schema, outs[0], outs[1])  # type: ignore[arg-type]
+    for f, out in zip(files, outs, strict=True):
+        st = f.stat()
+        hashes[str(f)] = (st.st_size, st.st_mtime_ns, out.sha.hexdigest())
 
 
 def _zip(src: Path, dest: Path, prefix: str) -> None:
@@ -194,8 +221,15 @@ def _zip(src: Path, dest: Path, prefix: str) -> None:
                     shutil.copyfileobj(fh, member, ZIP_BLOCK)
 
 
-def _checksums(rel: Path) -> None:
-    lines = [f"{sha256_file(p)}  {p.relative_to(rel).as_posix()}"
+def _file_sha256(path: Path, known: dict[str, tuple[int, int, str]]) -> str:
+    """A file's sha256: the one taken while writing it if the file is unchanged since."""
+    st = path.stat()
+    size, mtime, sha = known.get(str(path), (-1, -1, ""))
+    return sha if (size, mtime) == (st.st_size, st.st_mtime_ns) else sha256_file(path)
+
+
+def _checksums(rel: Path, known: dict[str, tuple[int, int, str]] | None = None) -> None:
+    lines = [f"{_file_sha256(p, known or {})}  {p.relative_to(rel).as_posix()}"
              for p in sorted(rel.rglob("*")) if p.is_file()]
     (rel / store.CHECKSUMS).write_text("\n".join(lines) + "\n", encoding="utf-8")
 
@@ -219,7 +253,7 @@ def finalize(staged: Staged, build: Build, pkg: PackageConfig, config: Config,
         docs.changelog(prev, version, created[:10], changes, build), encoding="utf-8")
     (staged.path / "README.md").write_text(docs.readme(desc, build, config, version),
                                            encoding="utf-8")
-    _checksums(staged.path)
+    _checksums(staged.path, staged.hashes)
     name = f"{pkg_dir.name}-{version}"
     _zip(staged.path, staged.path / f"{name}.zip", name)
     store.make_public(staged.path)

@@ -13,6 +13,7 @@ import io
 import json
 import math
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
 from json.encoder import encode_basestring
 from pathlib import Path
@@ -327,26 +328,51 @@ def _json_pieces(names: list[str]) -> list[str]:
         else [",\n {}"]
 
 
+def _csv_body(cols: list[_Cells]) -> memoryview:
+    parts: list[Any] = [x for col in cols for x in (_arrow(col.csv), ",")]
+    return _body([*parts[:-1], "\n"] if parts else ["\n"])
+
+
+def _json_body(cols: list[_Cells], pieces: list[str], first: bool) -> bytes | memoryview:
+    parts = [x for piece, col in zip(pieces, cols, strict=False) for x in (piece, _arrow(col.json))]
+    body = _body([*parts, pieces[-1]] if cols else pieces)
+    return b"[\n" + bytes(body[2:]) if first else body
+
+
+def _write_csv(out: IO[bytes], cols: list[_Cells]) -> None:
+    out.write(_csv_body(cols))
+
+
+def _write_json(out: IO[bytes], cols: list[_Cells], pieces: list[str], first: bool) -> None:
+    out.write(_json_body(cols, pieces, first))
+
+
 def write_streams(frame: pd.DataFrame, schema: dict[str, Any], csv_out: IO[bytes] | None,
                   json_out: IO[bytes] | None, chunk_rows: int = CHUNK_ROWS) -> int:
-    """Write the CSV and/or JSON of a frame to binary streams, chunk by chunk; return the rows."""
+    """Write the CSV and/or JSON of a frame to binary streams, chunk by chunk; return the rows.
+
+    The cells of a chunk are formatted here; joining them into rows and writing (C++ and I/O,
+    without the GIL) run in one thread per file, overlapping the next chunk's formatting. At
+    most one chunk per file is in flight, so memory stays bounded.
+    """
     names = field_names(schema)
     if csv_out is not None:
         csv_out.write((",".join(quote(n) for n in names) + "\n").encode("utf-8"))
     pieces = _json_pieces(names)
     rows = 0
-    for cols in _chunks(frame, schema, chunk_rows):
-        if csv_out is not None:
-            csv = [_arrow(c.csv) for c in cols]
-            parts: list[Any] = [x for col in csv for x in (col, ",")]
-            csv_out.write(_body([*parts[:-1], "\n"] if parts else ["\n"]))
-        if json_out is not None:
-            js = [_arrow(c.json) for c in cols]
-            parts = [x for piece, col in zip(pieces, js, strict=False) for x in (piece, col)]
-            body = _body([*parts, pieces[-1]] if js else pieces)
-            json_out.write(b"[\n" if rows == 0 else b"")
-            json_out.write(body[2:] if rows == 0 else body)
-        rows += len(cols[0].csv) if cols else 0
+    with ThreadPoolExecutor(1, "csv") as csv_pool, ThreadPoolExecutor(1, "json") as json_pool:
+        pending: list[Future[Any]] = []
+        for cols in _chunks(frame, schema, chunk_rows):
+            for f in pending:
+                f.result()
+            pending = []
+            if csv_out is not None:
+                pending.append(csv_pool.submit(_write_csv, csv_out, cols))
+            if json_out is not None:
+                pending.append(json_pool.submit(_write_json, json_out, cols, pieces, rows == 0))
+            rows += len(cols[0].csv) if cols else 0
+        for f in pending:
+            f.result()
     if json_out is not None:
         json_out.write(b"\n]\n" if rows else b"[]\n")
     return rows

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from opendata.frames import from_codes, is_compact
+from opendata.frames import codes_values, from_codes, is_compact
 from opendata.model import Issue
 
 CONTROL_CLASS = "\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f-\\x9f"
@@ -72,8 +72,8 @@ def neutralise_series(column: pd.Series, *, formulas: bool = True
     The patterns run once per distinct value (labels and codes repeat a lot), not per row.
     ``formulas=False`` (a numeric or date column): control characters only.
     """
-    codes, uniques = pd.factorize(column, use_na_sentinel=True)
-    values = pd.Series(uniques, dtype=object).astype(str)
+    codes, uniques = codes_values(column)  # a compact column: its own codes, no copy
+    values = uniques.astype(str)
     controls_u = control_mask(values).to_numpy()
     found_u = formula_mask(values.str.replace(CONTROL, "", regex=True)).to_numpy() if formulas \
         else controls_u & False

@@ -241,3 +241,17 @@ def test_same_inputs_give_identical_releases(base: dict[str, Path], tmp_path: Pa
         assert any(f.name == "measures.csv" or f.name == "population.csv" for f in files)
         for rel in files:
             assert _normalised(a / rel) == _normalised(b / rel), f"{pkg}/{rel} differs"
+
+
+def test_checksums_taken_while_writing_match_the_files(base: dict[str, Path]) -> None:
+    """checksums.sha256 uses the hashes taken as the data files were written: they are right."""
+    import hashlib
+
+    for pkg in ("integration_measures", "integration_statistics"):
+        rel = base["v1"] / "published" / pkg / "1.0.0"
+        lines = (rel / "checksums.sha256").read_text(encoding="utf-8").splitlines()
+        listed = dict(reversed(line.split("  ", 1)) for line in lines)
+        data = [p for p in (rel / "data").iterdir() if p.suffix in (".csv", ".json")]
+        assert data and all(f"data/{p.name}" in listed for p in data)
+        for name, sha in listed.items():
+            assert hashlib.sha256((rel / name).read_bytes()).hexdigest() == sha, name

@@ -161,7 +161,7 @@ def _time_key(out: pd.DataFrame, frame: pd.DataFrame, source: SourceConfig, reso
 def neutralise(out: pd.DataFrame, source: SourceConfig, resource: str,
                issues: list[Issue]) -> pd.DataFrame:
     """Neutralise every text column (formula-like labels); one warning per affected column."""
-    out = out.copy()
+    out = out.copy(deep=False)  # columns are replaced, never changed in place
     for col in out.columns:
         if not (pd.api.types.is_object_dtype(out[col]) or pd.api.types.is_string_dtype(out[col])):
             continue
