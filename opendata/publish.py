@@ -7,7 +7,6 @@ import logging
 import os
 import shutil
 import signal
-import zipfile
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -17,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from opendata import coverage, docs, provenance, store
+from opendata.archive import write_zip
 from opendata.config import Config, PackageConfig, SourceConfig
 from opendata.model import Build
 from opendata.snapshot import Snapshot, dump_json, sha256_file
@@ -24,8 +24,6 @@ from opendata.tables import load_schema, write_streams
 from opendata.versioning import Changes, diff, next_version, summary
 
 log = logging.getLogger(__name__)
-ZIP_DATE = (2020, 10, 13, 0, 0, 0)  # fixed ZIP member time: the concept's adoption date
-ZIP_BLOCK = 1 << 20  # bytes copied into a ZIP member at a time
 KILL_ENV = "OPENDATA_TEST_KILL_AT"  # crash tests: SIGKILL this process at a named checkpoint
 RELEASED_META = "catalog"  # datapackage.json property: the catalog metadata from the config
 
@@ -202,25 +200,6 @@ def _write_data(frame: Any, schema: dict[str, Any], stem: Path,
         hashes[str(f)] = (st.st_size, st.st_mtime_ns, out.sha.hexdigest())
 
 
-def _zip(src: Path, dest: Path, prefix: str) -> None:
-    """ZIP every file of ``src`` (listed before ``dest`` exists) under ``prefix/``, streamed.
-
-    Fixed date and permissions; each file is copied into its member in blocks (never whole in
-    memory). The size is set before the member is opened, so headers (and Zip64 for large
-    files) are decided exactly as ``writestr`` decides them: the bytes are the same.
-    """
-    files = sorted(p for p in src.rglob("*") if p.is_file())
-    with zipfile.ZipFile(dest, "w", zipfile.ZIP_DEFLATED) as zf:
-        for p in files:
-            info = zipfile.ZipInfo(f"{prefix}/{p.relative_to(src).as_posix()}", ZIP_DATE)
-            info.compress_type = zipfile.ZIP_DEFLATED
-            info.external_attr = 0o644 << 16
-            with p.open("rb") as fh:
-                info.file_size = os.fstat(fh.fileno()).st_size
-                with zf.open(info, "w") as member:
-                    shutil.copyfileobj(fh, member, ZIP_BLOCK)
-
-
 def _file_sha256(path: Path, known: dict[str, tuple[int, int, str]]) -> str:
     """A file's sha256: the one taken while writing it if the file is unchanged since."""
     st = path.stat()
@@ -255,7 +234,7 @@ def finalize(staged: Staged, build: Build, pkg: PackageConfig, config: Config,
                                            encoding="utf-8")
     _checksums(staged.path, staged.hashes)
     name = f"{pkg_dir.name}-{version}"
-    _zip(staged.path, staged.path / f"{name}.zip", name)
+    write_zip(staged.path, staged.path / f"{name}.zip", name)
     store.make_public(staged.path)
     checkpoint("before-rename")
     final = pkg_dir / version

@@ -14,18 +14,18 @@ from typing import Any
 import pytest
 from helpers import REPO
 
-from opendata import publish, site
+from opendata import archive, publish, site
 from opendata.paths import Paths
 
 GOLDEN = REPO / "tests" / "golden"
 
 
 def _ref_zip(src: Path, dest: Path, prefix: str) -> None:
-    """publish._zip before issue 14 (whole files in memory): the reference."""
+    """The release ZIP before issue 14 (whole files in memory): the reference."""
     files = sorted(p for p in src.rglob("*") if p.is_file())
     with zipfile.ZipFile(dest, "w", zipfile.ZIP_DEFLATED) as zf:
         for p in files:
-            info = zipfile.ZipInfo(f"{prefix}/{p.relative_to(src).as_posix()}", publish.ZIP_DATE)
+            info = zipfile.ZipInfo(f"{prefix}/{p.relative_to(src).as_posix()}", archive.ZIP_DATE)
             info.compress_type = zipfile.ZIP_DEFLATED
             info.external_attr = 0o644 << 16
             zf.writestr(info, p.read_bytes())
@@ -41,13 +41,13 @@ def _example_release(root: Path) -> Path:
     (rel / "data" / "beispiel_gross.csv").write_text(text, encoding="utf-8")
     (rel / "data" / "leer.csv").write_bytes(b"")
     (rel / "a" / "b").mkdir(parents=True)
-    (rel / "a" / "b" / "zufall.bin").write_bytes(rng.randbytes(3 * publish.ZIP_BLOCK + 17))
+    (rel / "a" / "b" / "zufall.bin").write_bytes(rng.randbytes(3 * archive.COPY_BLOCK + 17))
     return rel
 
 
 def test_streamed_zip_is_byte_identical(tmp_path: Path) -> None:
     rel = _example_release(tmp_path)
-    publish._zip(rel, tmp_path / "new.zip", "pkg-1.0.0")
+    archive.write_zip(rel, tmp_path / "new.zip", "pkg-1.0.0")
     _ref_zip(rel, tmp_path / "old.zip", "pkg-1.0.0")
     assert (tmp_path / "new.zip").read_bytes() == (tmp_path / "old.zip").read_bytes()
     with zipfile.ZipFile(tmp_path / "new.zip") as zf:
@@ -58,10 +58,35 @@ def test_streamed_zip_is_byte_identical(tmp_path: Path) -> None:
 
 def test_zip_of_a_release_inside_itself_lists_files_first(tmp_path: Path) -> None:
     rel = _example_release(tmp_path)
-    publish._zip(rel, rel / "pkg.zip", "pkg")  # as finalize does: the ZIP lives in the release
+    archive.write_zip(rel, rel / "pkg.zip", "pkg")  # as finalize does: the ZIP lives in the release
     with zipfile.ZipFile(rel / "pkg.zip") as zf:
         names = zf.namelist()
     assert "pkg/pkg.zip" not in names and names == sorted(names)
+
+
+def test_large_members_are_deflated_in_parallel_blocks(tmp_path: Path) -> None:
+    """A member of several deflate blocks: valid, the same bytes on every run, as small as one
+    stream; with one worker the ZIP is byte for byte the single-stream reference."""
+    rel = tmp_path / "rel"
+    rel.mkdir()
+    rng = random.Random(41)
+    words = ["BEISPIEL", "16056", "Eisenach", "2024-12-31", "männlich", "0.1", "\n", ","]
+    text = "".join(rng.choice(words) for _ in range(3_000_000))  # ~22 MB: 5+ blocks
+    (rel / "gross.json").write_text(text, encoding="utf-8")
+    (rel / "klein.csv").write_text("a,b\n1,2\n", encoding="utf-8")
+    archive.write_zip(rel, tmp_path / "a.zip", "p", workers=2)
+    archive.write_zip(rel, tmp_path / "b.zip", "p", workers=2)
+    archive.write_zip(rel, tmp_path / "one.zip", "p", workers=1)
+    _ref_zip(rel, tmp_path / "ref.zip", "p")
+    assert (tmp_path / "a.zip").read_bytes() == (tmp_path / "b.zip").read_bytes()
+    assert (tmp_path / "one.zip").read_bytes() == (tmp_path / "ref.zip").read_bytes()
+    assert (tmp_path / "a.zip").read_bytes() != (tmp_path / "ref.zip").read_bytes()
+    with zipfile.ZipFile(tmp_path / "a.zip") as zf, zipfile.ZipFile(tmp_path / "ref.zip") as ref:
+        assert zf.testzip() is None
+        assert zf.read("p/gross.json") == (rel / "gross.json").read_bytes()
+        par, one = zf.getinfo("p/gross.json"), ref.getinfo("p/gross.json")
+        assert par.CRC == one.CRC and par.file_size == one.file_size
+        assert par.compress_size < one.compress_size * 1.01
 
 
 CSV_CASES = ["a,b\n1,2\n", "a,b\n", "", "a,b\n1,2", 'a,b\n"x\ny",2\n"z""\n",3\n',
