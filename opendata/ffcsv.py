@@ -19,7 +19,15 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from opendata.errors import InputError, TerminalFetchError
-from opendata.frames import code_dtype, codes_values, constant, from_codes, map_text
+from opendata.frames import (
+    code_dtype,
+    codes_values,
+    constant,
+    from_codes,
+    map_text,
+    release_memory,
+    sort_frame,
+)
 
 log = logging.getLogger(__name__)
 
@@ -161,6 +169,7 @@ class _Column:
 
     def series(self, rows: int) -> pd.Series:
         codes = np.concatenate(self.codes) if self.codes else np.zeros(rows, dtype=np.int8)
+        self.codes = []  # the blocks go as soon as they are joined
         return from_codes(codes, list(self.index))
 
 
@@ -217,11 +226,13 @@ def _parse(stream: IO[bytes], names: list[str], opener: Callable[[], IO[bytes]],
             for name, col in zip(batch.schema.names, batch.columns, strict=True):
                 columns[name].add(col)
             rows += batch.num_rows
+        frame = pd.DataFrame({name: col.series(rows) for name, col in columns.items()}, copy=False)
     except pa.ArrowInvalid as exc:
         if "UTF8" in str(exc) or "utf8" in str(exc).lower():
             raise _utf8_fault(opener, source, file) from None
         raise _bad(source, f"the CSV cannot be parsed as ';'-separated ffcsv: {exc}", file) from None
-    return pd.DataFrame({name: col.series(rows) for name, col in columns.items()})
+    release_memory()
+    return frame
 
 
 def _decode(raw: bytes, source: str, file: str = "") -> str:
@@ -372,7 +383,7 @@ def _layout(df: pd.DataFrame, dims: list[int], language: str, source: str,
         log.warning("extra ffcsv columns kept at the end", extra={"columns": extra})
         for col in extra:
             out[col] = df[col]
-    return pd.DataFrame(out, index=df.index)
+    return pd.DataFrame(out, index=df.index, copy=False)
 
 
 SORT_FIRST = ("statistics_code", "time_code", "time")
@@ -386,7 +397,7 @@ def _sorted(out: pd.DataFrame) -> pd.DataFrame:
     dims = [c for c in out.columns if re.fullmatch(r"dim\d+_(variable_)?code", c)]
     keys = [*SORT_FIRST, *dims, *SORT_LAST]
     keys += [c for c in out.columns if c not in keys]
-    return out.sort_values(keys, kind="stable").reset_index(drop=True)
+    return sort_frame(out, keys)
 
 
 def language_of(data: bytes) -> str:

@@ -8,6 +8,8 @@ check, a neutralisation) runs once per distinct value and is taken back to the r
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -105,17 +107,85 @@ def combine(columns: list[pd.Series], func: Callable[[pd.DataFrame], Any]) -> tu
     """
     parts = [codes_values(c) for c in columns]
     sizes = [len(values) + 1 for _, values in parts]
-    stacked = np.stack([codes.astype(np.int64) + 1 for codes, _ in parts])
-    if float(np.prod(np.array(sizes, dtype=float))) < 2.0 ** 62:
-        key = np.zeros(len(columns[0]), dtype=np.int64)
-        for row, size in zip(stacked, sizes, strict=True):
-            key = key * size + row
-        _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
-    else:  # too many combinations for one integer key
+    product = float(np.prod(np.array(sizes, dtype=float)))
+    if product <= max(len(columns[0]), 1 << 16):  # dense: one flag per possible combination
+        key: np.ndarray[Any, Any] = np.zeros(len(columns[0]),
+                                             dtype=np.int64 if product >= 2 ** 31 else np.int32)
+        for (codes, _), size in zip(parts, sizes, strict=True):
+            key *= size
+            key += codes
+            key += 1
+        present = np.zeros(int(product), dtype=bool)
+        present[key] = True
+        combos = np.flatnonzero(present)
+        rank = np.cumsum(present, dtype=np.int32) - 1
+        inverse, first_key = rank[key], combos
+        codes_of = []
+        rest = first_key
+        for size in reversed(sizes):
+            codes_of.append(rest % size - 1)
+            rest = rest // size
+        combo_codes = codes_of[::-1]
+    else:  # many combinations: sort them
+        stacked = np.stack([codes.astype(np.int64) for codes, _ in parts])
         _, first, inverse = np.unique(stacked, axis=1, return_index=True, return_inverse=True)
+        combo_codes = [codes[first] for codes, _ in parts]
     distinct_rows = pd.DataFrame({
         str(col.name): pd.Series(np.concatenate([values.to_numpy(dtype=object),
-                                                 np.array([None], dtype=object)])[codes[first]],
+                                                 np.array([None], dtype=object)])[codes],
                                  dtype=object)
-        for col, (codes, values) in zip(columns, parts, strict=True)})
-    return inverse.reshape(-1), func(distinct_rows)
+        for col, (_, values), codes in zip(columns, parts, combo_codes, strict=True)})
+    return np.asarray(inverse).reshape(-1), func(distinct_rows)
+
+
+def sort_codes(column: pd.Series) -> np.ndarray:
+    """Numbers per row that sort (and compare equal) like the column's values; missing last."""
+    if is_compact(column):
+        codes = column.cat.codes.to_numpy()
+        return np.where(codes < 0, len(column.cat.categories), codes) if (codes < 0).any() \
+            else codes
+    if isinstance(column.dtype, np.dtype) and column.dtype.kind in "biuf":
+        return column.to_numpy()
+    codes, uniques = pd.factorize(column, use_na_sentinel=True)
+    rank = np.empty(len(uniques) + 1, dtype=np.int64)
+    rank[np.argsort(np.asarray(uniques), kind="stable")] = np.arange(len(uniques))
+    rank[-1] = len(uniques)  # code -1, missing: last
+    return rank[codes]
+
+
+def sort_frame(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """The frame stably sorted by ``keys`` with a fresh index, moved one column at a time (the
+    sorted copy never exists next to the whole unsorted frame)."""
+    if not keys or frame.empty:
+        return frame.reset_index(drop=True)
+    order = np.lexsort([sort_codes(frame[k]) for k in reversed(keys)])
+    rest = frame.copy(deep=False)
+    return pd.DataFrame({c: rest.pop(c).take(order).reset_index(drop=True)
+                         for c in list(rest.columns)}, copy=False)
+
+
+def duplicated(frame: pd.DataFrame, keys: list[str]) -> np.ndarray:
+    """True for each row whose ``keys`` repeat an earlier row's (``DataFrame.duplicated``), by a
+    stable sort of small codes and a comparison of neighbours: no hash table of rows."""
+    n = len(frame)
+    if n < 2:
+        return np.zeros(n, dtype=bool)
+    codes = [sort_codes(frame[k]) for k in keys]
+    order = np.lexsort(codes[::-1])
+    same = np.ones(n - 1, dtype=bool)
+    for c in codes:
+        ordered = c[order]
+        equal = ordered[1:] == ordered[:-1]
+        if ordered.dtype.kind == "f":  # NaN repeats NaN, as in pandas
+            equal |= np.isnan(ordered[1:]) & np.isnan(ordered[:-1])
+        same &= equal
+    out = np.zeros(n, dtype=bool)
+    out[order[1:][same]] = True
+    return out
+
+
+def release_memory() -> None:
+    """Hand freed memory back to the system after a bulk step (glibc keeps freed heap pages of
+    many small blocks, which would stack under every later peak). No-op where unsupported."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)

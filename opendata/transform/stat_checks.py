@@ -12,7 +12,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from opendata.frames import mask_of
+from opendata.frames import duplicated, mask_of
 from opendata.model import Issue
 
 FIRST_YEAR = 1990
@@ -64,9 +64,8 @@ def check_duplicates(frame: pd.DataFrame, pk: list[str], source: str, resource: 
     """Rows whose primary key repeats an earlier row."""
     if not pk or not set(pk) <= set(frame.columns):
         return []
-    dup = frame.duplicated(subset=pk, keep="first")
     out = []
-    for r in _rows(dup):
+    for r in (np.flatnonzero(duplicated(frame, pk)) + 1).tolist():
         key = ", ".join(f"{k}={frame[k].iloc[r - 1]}" for k in pk)
         out.append(_error("duplicate-key", f"primary key ({key}) occurs more than once; the source "
                           "delivers the same cell twice", source, resource, r, ",".join(pk)))

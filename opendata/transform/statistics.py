@@ -17,6 +17,7 @@ import pandas as pd
 from opendata import coverage
 from opendata.config import Config, PackageConfig, SourceConfig
 from opendata.errors import OpendataError
+from opendata.frames import sort_frame
 from opendata.model import Build, Issue, Resource
 from opendata.paths import SCHEMAS_DIR
 from opendata.snapshot import Snapshot
@@ -48,7 +49,7 @@ def schema_path(package: str, resource: str) -> Path:
 
 
 def _sorted(frame: pd.DataFrame, pk: list[str]) -> pd.DataFrame:
-    return frame.sort_values(pk, kind="stable").reset_index(drop=True) if pk else frame
+    return sort_frame(frame, pk) if pk else frame
 
 
 def _tidy(source: SourceConfig, snap: Snapshot,

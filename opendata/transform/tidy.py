@@ -126,7 +126,7 @@ def _cell_key(frame: pd.DataFrame) -> list[str]:
 def _unit_key(frame: pd.DataFrame, source: SourceConfig, resource: str, pk: list[str],
               issues: list[Issue]) -> None:
     """Several units for one cell (Zensus: Anzahl and Prozent) need ``unit`` in the primary key."""
-    if "unit" in pk or frame.empty:
+    if "unit" in pk or frame.empty or len(distinct(frame["value_unit"])) < 2:
         return
     key = _cell_key(frame)
     cells = len(frame[key].drop_duplicates())
