@@ -16,7 +16,7 @@ measured step (the frame alone for serialise). Steps per size:
   up to --old-max rows; its files are compared byte for byte with the new ones
 * diff: versioning.diff of that release against a revised copy (1 % of values changed,
   0.5 % of rows removed, 0.5 % added), from the files on disk
-* zip: publish._zip of the release folder
+* zip: archive.write_zip of the release folder (parallel deflate of large members)
 
 Results: a table on stdout and benchmarks/results/<UTC time>-publish.json (not committed).
 """
@@ -119,7 +119,7 @@ def _revised(frame: pd.DataFrame, seed: int = 15) -> pd.DataFrame:
 
 def child(step: str, rows: int, work: Path) -> dict[str, Any]:
     """One step in this process; returns seconds, RSS before and peak RSS."""
-    from opendata import publish, versioning
+    from opendata import archive, versioning
     from opendata.tables import load_schema
 
     schema = load_schema(SCHEMA)
@@ -149,7 +149,7 @@ def child(step: str, rows: int, work: Path) -> dict[str, Any]:
     elif step == "zip":
         base = _rss_mb()
         t = time.perf_counter()
-        publish._zip(work / "a", work / "a.zip", "beispiel-1.0.0")
+        archive.write_zip(work / "a", work / "a.zip", "beispiel-1.0.0")
         seconds = time.perf_counter() - t
         extra["zip_mb"] = (work / "a.zip").stat().st_size / 2**20
     else:
