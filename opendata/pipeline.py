@@ -243,10 +243,8 @@ def write_report(paths: Paths, reports: list[Report], run_id: str) -> Path:
 
 
 def _latest_counts(pkg_dir: Path) -> dict[str, int]:
-    rel = store.latest_dir(pkg_dir)
-    if rel is None:
-        return {}
-    return publish.row_counts(publish.Staged(pkg_dir.name, rel, rel / "datapackage.json"))
+    """Rows of the latest release as versions.json records them (never counted again here)."""
+    return store.recorded_rows(pkg_dir) or {}
 
 
 def _unchanged(pkg: str, pkg_dir: Path, why: str) -> publish.Outcome:
@@ -281,7 +279,7 @@ def _release(cand: Candidate, config: Config, paths: Paths, *, dry_run: bool,
         publish.discard(cand.staged)
         return publish.Outcome(pkg, version, previous, text, counts, changes)
     publish.finalize(cand.staged, cand.build, config.packages[pkg], config, changes, version, run_id)
-    publish.index_release(paths.package_dir(pkg), version)
+    publish.index_release(paths.package_dir(pkg), version, counts)
     log.info("published %s %s: %s", pkg, version, text)
     return publish.Outcome(pkg, version, previous, text, counts, changes, published=True)
 
