@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opendata import publish, snapshot, store, timings
 from opendata.config import Config, SourceConfig
@@ -28,8 +28,10 @@ from opendata.http import RetryPolicy
 from opendata.model import Build
 from opendata.paths import REPO_ROOT, SCHEMAS_DIR, Paths, release_ref
 from opendata.sources import kind_module
-from opendata.validate import Report, validate
 from opendata.versioning import Changes, mass_removals, summary
+
+if TYPE_CHECKING:  # frictionless takes 0.2 s to import: only a run that validates needs it
+    from opendata.validate import Report
 
 log = logging.getLogger(__name__)
 DEFAULT_SOURCE_DEADLINE = 300.0
@@ -190,6 +192,8 @@ def build_package(config: Config, paths: Paths, package: str,
 def candidate(config: Config, paths: Paths, package: str,
               snaps: Snapshots | None = None) -> Candidate:
     """Build, stage and validate one package."""
+    from opendata.validate import validate
+
     with timings.stage("build"):
         build = build_package(config, paths, package, snaps)
     with timings.stage("serialise"):
