@@ -49,7 +49,7 @@ import replay_server  # noqa: E402  (tests/replay_server.py)
 from bench_scale import _config, _zip, population_csv, protection_csv  # noqa: E402
 
 from opendata import store  # noqa: E402
-from opendata.publish import csv_records  # noqa: E402
+from opendata.store import csv_records  # noqa: E402
 
 SIZES = "30000,300000,1000000,3000000"
 PACKAGE = "integration_statistics"

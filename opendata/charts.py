@@ -1,4 +1,5 @@
-"""Inline SVG bar charts built from published CSV rows (no JavaScript, no external files)."""
+"""Inline SVG bar charts from small extracts of the published CSVs (no JavaScript, no external
+files): the rows a chart draws, or sums aggregated in blocks by ``site.column_sums``."""
 
 from __future__ import annotations
 
@@ -6,15 +7,16 @@ from collections import defaultdict
 from dataclasses import dataclass
 from html import escape
 
+import pandas as pd
+
 Rows = list[dict[str, str]]
 BAR = "#1f5f8b"  # 7.0:1 on white
 TEXT = "#1a1a1a"
 LEVEL_ORDER = {"municipality": 0, "district": 1, "state": 2, "country": 3}
 PROTECTION_TOP_LEVEL = ("SCHUTZST-OF", "SCHUTZST-AK-1", "SCHUTZST-X")
-# the columns each chart reads (site.read_rows reads no others)
+# the columns each chart reads (site.read_rows and site.column_sums read no others)
 SHARE_COLUMNS = ("indicator", "unit", "value", "region_level", "region_name", "reference_date")
-PROTECTION_COLUMNS = ("protection_status_code", "protection_status_label", "value",
-                      "reference_date", "region_name")
+PROTECTION_BY = ("reference_date", "region_name", "protection_status_label")  # sums of value by
 UNITS = {"percent": "%", "per_1000": "je 1.000 / per 1,000", "count": "Anzahl / count"}
 
 
@@ -94,23 +96,22 @@ def share_charts(derived: Rows | None, indicators: Rows | None) -> list[Chart]:
     return charts
 
 
-def protection_chart(rows: Rows | None) -> Chart:
-    """Protection seekers by top-level status (sum over sex and citizenship), latest date."""
+def protection_chart(sums: pd.DataFrame | None) -> Chart:
+    """Protection seekers by top-level status (sum over sex and citizenship), latest date.
+
+    ``sums`` holds one row per region and status of the latest date (columns
+    ``PROTECTION_BY`` and ``value``): ``site.column_sums`` of protection_seekers.
+    """
     chart = Chart("chart-protection", "Schutzsuchende nach Schutzstatus",
                   "Protection seekers by protection status", None,
                   "Keine Daten zu Schutzsuchenden veröffentlicht. No protection seeker data "
                   "published.")
-    top = [r for r in rows or [] if r.get("protection_status_code") in PROTECTION_TOP_LEVEL
-           and _num(r.get("value", "")) is not None]
-    if not top:
+    if sums is None or not len(sums):
         return chart
-    latest = max(r.get("reference_date", "") for r in top)
-    sums: dict[tuple[str, str], float] = defaultdict(float)
-    for r in top:
-        if r.get("reference_date") == latest:
-            sums[(r.get("region_name", ""), r.get("protection_status_label", ""))] += float(
-                r["value"])
-    items = [(f"{status} ({region})", v) for (region, status), v in sorted(sums.items())]
+    latest = str(sums["reference_date"].max())
+    sums = sums[sums["reference_date"] == latest]
+    items = [(f"{status} ({region})", float(v)) for region, status, v in sorted(zip(
+        sums["region_name"], sums["protection_status_label"], sums["value"], strict=True))]
     title = f"{chart.title_de}, {latest} / {chart.title_en}, {latest}"
     chart.svg = hbar(chart.id, title, _describe(items, "Personen / persons"), items, "")
     chart.note = ("Summe der Zellen über Geschlecht und Staatsangehörigkeit; die Quelle rundet "

@@ -9,7 +9,7 @@ from typing import Any
 from opendata import charts, store
 from opendata.config import Config
 from opendata.paths import Paths
-from opendata.site import Published, read_rows, release_dir, temporal
+from opendata.site import Published, column_sums, read_rows, release_dir, temporal
 from opendata.text import md_unescape
 
 log = logging.getLogger(__name__)
@@ -215,13 +215,14 @@ def package_charts(paths: Paths, pub: Published) -> list[charts.Chart]:
     """The charts of a package, from the CSVs of its latest release."""
     names = {r["name"] for r in pub.descriptor.get("resources", [])}
     found: list[charts.Chart] = []
-    if names & {"derived_indicators", "protection_seekers"}:  # only the rows and columns drawn
+    if names & {"derived_indicators", "protection_seekers"}:  # only what is drawn, or its sums
         found += charts.share_charts(
             read_rows(paths, pub, "derived_indicators", charts.SHARE_COLUMNS, {"unit": {"percent"}}),
             read_rows(paths, pub, "indicators", ("code", "label_de", "label_en")))
-        found.append(charts.protection_chart(read_rows(
-            paths, pub, "protection_seekers", charts.PROTECTION_COLUMNS,
-            {"protection_status_code": set(charts.PROTECTION_TOP_LEVEL)})))
+        found.append(charts.protection_chart(column_sums(
+            paths, pub, "protection_seekers", charts.PROTECTION_BY,
+            {"protection_status_code": set(charts.PROTECTION_TOP_LEVEL)},
+            latest="reference_date")))
     if "measure_summary" in names:  # a small summary table: read whole
         found += charts.measure_charts(read_rows(paths, pub, "measure_summary"))
     return found

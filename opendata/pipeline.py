@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opendata import publish, snapshot, store, timings
 from opendata.config import Config, SourceConfig
@@ -28,8 +28,10 @@ from opendata.http import RetryPolicy
 from opendata.model import Build
 from opendata.paths import REPO_ROOT, SCHEMAS_DIR, Paths, release_ref
 from opendata.sources import kind_module
-from opendata.validate import Report, validate
 from opendata.versioning import Changes, mass_removals, summary
+
+if TYPE_CHECKING:  # frictionless takes 0.2 s to import: only a run that validates needs it
+    from opendata.validate import Report
 
 log = logging.getLogger(__name__)
 DEFAULT_SOURCE_DEADLINE = 300.0
@@ -190,6 +192,8 @@ def build_package(config: Config, paths: Paths, package: str,
 def candidate(config: Config, paths: Paths, package: str,
               snaps: Snapshots | None = None) -> Candidate:
     """Build, stage and validate one package."""
+    from opendata.validate import validate
+
     with timings.stage("build"):
         build = build_package(config, paths, package, snaps)
     with timings.stage("serialise"):
@@ -243,10 +247,8 @@ def write_report(paths: Paths, reports: list[Report], run_id: str) -> Path:
 
 
 def _latest_counts(pkg_dir: Path) -> dict[str, int]:
-    rel = store.latest_dir(pkg_dir)
-    if rel is None:
-        return {}
-    return publish.row_counts(publish.Staged(pkg_dir.name, rel, rel / "datapackage.json"))
+    """Rows of the latest release as versions.json records them (never counted again here)."""
+    return store.recorded_rows(pkg_dir) or {}
 
 
 def _unchanged(pkg: str, pkg_dir: Path, why: str) -> publish.Outcome:
@@ -281,7 +283,7 @@ def _release(cand: Candidate, config: Config, paths: Paths, *, dry_run: bool,
         publish.discard(cand.staged)
         return publish.Outcome(pkg, version, previous, text, counts, changes)
     publish.finalize(cand.staged, cand.build, config.packages[pkg], config, changes, version, run_id)
-    publish.index_release(paths.package_dir(pkg), version)
+    publish.index_release(paths.package_dir(pkg), version, counts)
     log.info("published %s %s: %s", pkg, version, text)
     return publish.Outcome(pkg, version, previous, text, counts, changes, published=True)
 

@@ -13,8 +13,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from opendata import coverage, docs, provenance, store
 from opendata.archive import write_zip
 from opendata.config import Config, PackageConfig, SourceConfig
@@ -251,11 +249,12 @@ def decide(staged: Staged, pkg_dir: Path) -> tuple[Changes, str | None, str | No
     return changes, previous, version
 
 
-def index_release(pkg_dir: Path, version: str) -> None:
-    """Add a finished release to versions.json and point `latest` at it."""
+def index_release(pkg_dir: Path, version: str, rows: dict[str, int] | None = None) -> None:
+    """Add a finished release (and its ``rows`` per resource) to versions.json and point
+    `latest` at it."""
     index = store.read_versions(pkg_dir)
     index["versions"] = [e for e in index["versions"] if e["version"] != version]
-    index["versions"].append(store.entry_for(pkg_dir, version))
+    index["versions"].append(store.entry_for(pkg_dir, version, rows))
     checkpoint("before-index")
     store.write_versions(pkg_dir, index)
     checkpoint("before-latest")
@@ -267,24 +266,6 @@ def discard(staged: Staged) -> None:
     shutil.rmtree(staged.path, ignore_errors=True)
 
 
-def csv_records(path: Path, block: int = 1 << 22) -> int:
-    """CSV records in a file (header included), read in blocks: line breaks outside quotes.
-
-    A quoted cell may hold line breaks; they end no record. Counted with numpy per block: a
-    '\\n' ends a record when the quotes before it are balanced ('""' inside quotes counts twice).
-    """
-    records, inside, last = 0, False, b"\n"
-    with path.open("rb") as fh:
-        while chunk := fh.read(block):
-            arr = np.frombuffer(chunk, dtype=np.uint8)
-            quotes = np.cumsum(arr == ord('"')) + inside
-            records += int(np.count_nonzero((arr == ord("\n")) & (quotes % 2 == 0)))
-            inside, last = bool(quotes[-1] % 2), chunk[-1:]
-    return records + (last != b"\n")
-
-
 def row_counts(staged: Staged) -> dict[str, int]:
     """Rows per resource in a staged candidate (CSV records without the header)."""
-    return {p.stem: max(0, csv_records(p) - 1)
-            for p in sorted((staged.path / "data").glob("*.csv"))}
-
+    return store.release_rows(staged.path)

@@ -11,14 +11,17 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from opendata import publish, store
 from opendata.config import Config
+from opendata.fastcheck.stream import open_csv
 from opendata.paths import Paths, release_ref
 
 log = logging.getLogger(__name__)
 CHANGELOG_HEAD = re.compile(r"^## (\d+\.\d+\.\d+)\b.*$", re.MULTILINE)
-CHUNK_ROWS = 200_000  # rows read at a time from a published CSV
+NUMBER = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"  # a plain decimal number, as tables.py writes
 VERSIONS = "versions.json"  # marks a package folder in published/
 
 
@@ -156,31 +159,95 @@ def _csv_path(paths: Paths, pub: Published, resource: str) -> Path:
     return release_dir(paths, pub) / pub.latest / "data" / f"{resource}.csv"
 
 
-def _chunks(path: Path, columns: Iterable[str] | None) -> Iterator[pd.DataFrame]:
-    """A published CSV in chunks of rows, as text, only the wanted columns that it has."""
-    wanted = None if columns is None else set(columns)
-    yield from pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8",
-                           usecols=None if wanted is None else lambda c: c in wanted,
-                           chunksize=CHUNK_ROWS)
+def csv_blocks(path: Path, columns: Iterable[str] | None = None,
+               where: dict[str, set[str]] | None = None) -> Iterator[pa.Table]:
+    """A published CSV in blocks of rows (Arrow tables, every cell as text, "" for empty).
+
+    Only the wanted columns that the file has are read (``None``: all); ``where`` keeps only
+    rows whose column holds one of the given texts (a column the file lacks keeps none).
+    Streamed by ``fastcheck.stream`` (bounded read-ahead): memory does not grow with the table.
+    """
+    stream, fh = open_csv(path)
+    fh.close()
+    head = stream.labels
+    keep = head if columns is None else [c for c in dict.fromkeys(columns) if c in head]
+    filters = dict(where or {})
+    if not keep or any(c not in head for c in filters):
+        return
+    read = sorted({head.index(c) for c in [*keep, *filters]})
+    names = [head[i] for i in read]
+    stream, fh = open_csv(path, columns=read)
+    with fh:
+        for batch in stream.batches:
+            block = pa.Table.from_batches([batch]).rename_columns(names)
+            for col, allowed in filters.items():
+                block = block.filter(pc.is_in(block[col], value_set=pa.array(sorted(allowed),
+                                                                             pa.string())))
+            if block.num_rows:
+                yield block.select(keep)
 
 
 def read_rows(paths: Paths, pub: Published, resource: str, columns: Iterable[str] | None = None,
               where: dict[str, set[str]] | None = None) -> list[dict[str, str]] | None:
     """Rows of one resource CSV of the latest release, or None when it is not published.
 
-    ``columns`` keeps only those columns (the others are never read); ``where`` keeps only
-    rows whose column holds one of the given texts. Both bound what a chart reads from a
-    table that grows with the data; without them every row and column comes back.
+    ``columns`` and ``where`` as in ``csv_blocks``. Every kept row becomes a dict: only for
+    small tables or for filters that keep what a chart draws row by row; sums over a table
+    that grows with the data are ``column_sums``.
     """
     path = _csv_path(paths, pub, resource)
     if not path.is_file():
         return None
     rows: list[dict[str, str]] = []
-    for chunk in _chunks(path, columns):
-        for col, allowed in (where or {}).items():
-            chunk = chunk[chunk[col].isin(allowed)] if col in chunk.columns else chunk.iloc[:0]
-        rows += chunk.to_dict("records")
+    for block in csv_blocks(path, columns, where):
+        rows += block.to_pylist()
     return rows
+
+
+def _numeric(block: pa.Table, value: str) -> pa.Table:
+    """The rows whose ``value`` is a plain decimal number, that column as float64."""
+    block = block.filter(pc.match_substring_regex(block[value], NUMBER))
+    return block.set_column(block.column_names.index(value), value,
+                            pc.cast(block[value], pa.float64()))
+
+
+def _sum(block: pa.Table, by: list[str], value: str) -> pa.Table:
+    return block.group_by(by, use_threads=False).aggregate([(value, "sum")]) \
+        .rename_columns([*by, value]).select([*by, value])
+
+
+def column_sums(paths: Paths, pub: Published, resource: str, by: Iterable[str],
+                where: dict[str, set[str]] | None = None, value: str = "value",
+                latest: str | None = None) -> pd.DataFrame | None:
+    """Sums of the numeric ``value`` cells by the ``by`` columns, read in blocks.
+
+    Rows are kept by ``where`` (as in ``csv_blocks``) and when ``value`` is a plain number;
+    with ``latest`` (a column of ``by``) only rows whose ``latest`` text is the greatest of
+    the kept rows count. Each block is reduced to its partial sums (vectorised, Arrow) and
+    combined with the sums so far, so memory grows with the groups, never with the rows.
+    None when the resource is not published or no row is kept.
+    """
+    path = _csv_path(paths, pub, resource)
+    by = list(by)
+    if not path.is_file():
+        return None
+    best: str | None = None
+    total: pa.Table | None = None
+    for block in csv_blocks(path, [*by, value], where):
+        if block.num_columns < len(by) + 1:
+            return None  # the file lacks a column to group or sum by
+        block = _numeric(block, value)
+        if latest is not None and block.num_rows:
+            top = str(pc.max(block[latest]).as_py())
+            if best is not None and top < best:
+                continue
+            if best is None or top > best:
+                best, total = top, None
+            block = block.filter(pc.equal(block[latest], top))
+        if block.num_rows:
+            parts = [block] if total is None else [total, block]
+            total = _sum(pa.concat_tables(parts), by, value)
+    return None if total is None else total.to_pandas()
 
 
 def temporal(pub: Published) -> tuple[str, str] | None:

@@ -12,6 +12,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from opendata.paths import Paths
 from opendata.snapshot import dump_json, sha256_file
 
@@ -146,20 +148,57 @@ def latest_dir(pkg_dir: Path) -> Path | None:
     return pkg_dir / version if version else None
 
 
-def entry_for(pkg_dir: Path, version: str) -> dict[str, Any]:
-    """The versions.json entry describing a finished release folder."""
+def entry_for(pkg_dir: Path, version: str, rows: dict[str, int] | None = None) -> dict[str, Any]:
+    """The versions.json entry describing a finished release folder (with ``rows``, its rows
+    per resource: what a run that publishes nothing reports without counting them again)."""
     rel = pkg_dir / version
     changes = json.loads((rel / "changes.json").read_text(encoding="utf-8"))
     prov = json.loads((rel / "provenance.json").read_text(encoding="utf-8"))
     zip_path = rel / f"{pkg_dir.name}-{version}.zip"
-    return {"version": version, "date": prov.get("created", ""),
-            "summary": changes.get("summary", ""), "bump": changes.get("bump"),
-            "zip": f"{version}/{zip_path.name}", "zip_sha256": sha256_file(zip_path),
-            "checksums_sha256": sha256_file(rel / CHECKSUMS)}
+    entry = {"version": version, "date": prov.get("created", ""),
+             "summary": changes.get("summary", ""), "bump": changes.get("bump"),
+             "zip": f"{version}/{zip_path.name}", "zip_sha256": sha256_file(zip_path),
+             "checksums_sha256": sha256_file(rel / CHECKSUMS)}
+    return entry | ({"rows": dict(sorted(rows.items()))} if rows is not None else {})
+
+
+def csv_records(path: Path, block: int = 1 << 22) -> int:
+    """CSV records in a file (header included), read in blocks: line breaks outside quotes.
+
+    A quoted cell may hold line breaks; they end no record. Counted with numpy per block: a
+    '\\n' ends a record when the quotes before it are balanced ('""' inside quotes counts twice).
+    """
+    records, inside, last = 0, False, b"\n"
+    with path.open("rb") as fh:
+        while chunk := fh.read(block):
+            arr = np.frombuffer(chunk, dtype=np.uint8)
+            quotes = np.cumsum(arr == ord('"')) + inside
+            records += int(np.count_nonzero((arr == ord("\n")) & (quotes % 2 == 0)))
+            inside, last = bool(quotes[-1] % 2), chunk[-1:]
+    return records + (last != b"\n")
+
+
+def release_rows(rel: Path) -> dict[str, int]:
+    """Rows per resource of a release (or staged) folder: CSV records without the header.
+
+    Reads every data file: done when a release is made (``entry_for`` records the result),
+    never again for a run that publishes nothing."""
+    return {p.stem: max(0, csv_records(p) - 1) for p in sorted((rel / "data").glob("*.csv"))}
+
+
+def recorded_rows(pkg_dir: Path) -> dict[str, int] | None:
+    """Rows per resource of the latest release as versions.json records them; None when there is
+    no release or its entry lacks them (``recover`` completes such an entry)."""
+    index = read_versions(pkg_dir)
+    entry: dict[str, Any] = next((e for e in index["versions"]
+                                  if e["version"] == index.get("latest")), {})
+    rows = entry.get("rows")
+    return {str(k): int(v) for k, v in rows.items()} if isinstance(rows, dict) else None
 
 
 def recover(pkg_dir: Path) -> list[str]:
-    """Finish interrupted publishes: drop staging folders, index finished releases, fix latest."""
+    """Finish interrupted publishes: drop staging folders, index finished releases, fix latest;
+    record the rows of a latest release indexed without them."""
     clean_tmp(pkg_dir)
     if not pkg_dir.is_dir():
         return []
@@ -167,14 +206,26 @@ def recover(pkg_dir: Path) -> list[str]:
     known = {e["version"] for e in index["versions"]}
     added = [v for v in release_dirs(pkg_dir) if v not in known]
     for v in added:
-        index["versions"].append(entry_for(pkg_dir, v))
-    if added or not (pkg_dir / "versions.json").exists():
+        index["versions"].append(entry_for(pkg_dir, v, release_rows(pkg_dir / v)))
+    counted = _record_rows(pkg_dir, index)
+    if added or counted or not (pkg_dir / "versions.json").exists():
         write_versions(pkg_dir, index)
     latest = index.get("latest")
     link = pkg_dir / "latest"
     if latest and (not link.is_symlink() or os.readlink(link) != latest):
         set_latest(pkg_dir, latest)
     return added
+
+
+def _record_rows(pkg_dir: Path, index: dict[str, Any]) -> bool:
+    """Count the rows of the latest live release once if its entry lacks them (a release
+    indexed before they were recorded); True when the entry was completed."""
+    live = [e for e in index["versions"] if not e.get("removed")]
+    newest = max(live, key=lambda e: _key(e["version"]), default=None)
+    if newest is None or "rows" in newest or not (pkg_dir / newest["version"]).is_dir():
+        return False
+    newest["rows"] = release_rows(pkg_dir / newest["version"])
+    return True
 
 
 def verify_release(rel: Path, entry: dict[str, Any] | None) -> list[str]:

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from helpers import REPO
 
-from opendata import archive, publish, site
+from opendata import archive, publish, site, store
 from opendata.paths import Paths
 
 GOLDEN = REPO / "tests" / "golden"
@@ -99,7 +99,7 @@ def test_csv_records_counts_records_not_lines(text: str, tmp_path: Path) -> None
     path.write_bytes(text.encode("utf-8"))
     want = sum(1 for _ in csv.reader(io.StringIO(text, newline="")))
     for block in (1, 2, 3, 7, 1 << 22):  # quotes and line breaks split across blocks
-        assert publish.csv_records(path, block) == want, (text, block)
+        assert store.csv_records(path, block) == want, (text, block)
 
 
 def test_row_counts_of_golden_release(tmp_path: Path) -> None:
