@@ -18,6 +18,8 @@ PROTECTION_TOP_LEVEL = ("SCHUTZST-OF", "SCHUTZST-AK-1", "SCHUTZST-X")
 SHARE_COLUMNS = ("indicator", "unit", "value", "region_level", "region_name", "reference_date")
 PROTECTION_BY = ("reference_date", "region_name", "protection_status_label")  # sums of value by
 UNITS = {"percent": "%", "per_1000": "je 1.000 / per 1,000", "count": "Anzahl / count"}
+MAX_BARS = 30
+"""A chart with more values shows the largest ones and says where all of them are."""
 
 
 @dataclass
@@ -70,6 +72,17 @@ def _describe(items: list[tuple[str, float]], unit: str) -> str:
     return "; ".join(f"{label}: {_fmt(v)} {unit}" for label, v in items)
 
 
+def _capped(items: list[tuple[str, float]], resource: str) -> tuple[list[tuple[str, float]], str]:
+    """At most MAX_BARS items (the largest, largest first) and a note when some were left out."""
+    if len(items) <= MAX_BARS:
+        return items, ""
+    top = sorted(items, key=lambda item: (-item[1], item[0]))[:MAX_BARS]
+    n = f"{len(items):,}"
+    return top, (f" Gezeigt: die {MAX_BARS} größten von {n.replace(',', '.')} Werten, alle in "
+                 f"{resource}.csv. Shown: the {MAX_BARS} largest of {n} values, all of them in "
+                 f"{resource}.csv.")
+
+
 def share_charts(derived: Rows | None, indicators: Rows | None) -> list[Chart]:
     """One chart per percent indicator in derived_indicators: regions side by side."""
     labels = {r.get("code", ""): r for r in indicators or []}
@@ -82,14 +95,14 @@ def share_charts(derived: Rows | None, indicators: Rows | None) -> list[Chart]:
         rows = sorted(groups[code], key=lambda r: (LEVEL_ORDER.get(r.get("region_level", ""), 9),
                                                    r.get("region_name", ""),
                                                    r.get("reference_date", "")))
-        items = [(f"{r.get('region_name', '')} ({r.get('reference_date', '')})",
-                  float(r["value"])) for r in rows]
+        items, more = _capped([(f"{r.get('region_name', '')} ({r.get('reference_date', '')})",
+                                float(r["value"])) for r in rows], "derived_indicators")
         label = labels.get(code, {})
         de, en = label.get("label_de") or code, label.get("label_en") or code
         svg = hbar(f"chart-{code}", f"{de} / {en}", _describe(items, "%"), items, "%")
         charts.append(Chart(f"chart-{code}", de, en, svg,
                             "Quelle: derived_indicators (Formel und Eingangswerte dort). "
-                            "Source: derived_indicators (formula and inputs there)."))
+                            "Source: derived_indicators (formula and inputs there)." + more))
     if not charts:
         charts.append(Chart("chart-shares", "Anteile im Vergleich", "Shares compared", None,
                             "Keine Anteilswerte veröffentlicht. No shares published."))
@@ -110,14 +123,15 @@ def protection_chart(sums: pd.DataFrame | None) -> Chart:
         return chart
     latest = str(sums["reference_date"].max())
     sums = sums[sums["reference_date"] == latest]
-    items = [(f"{status} ({region})", float(v)) for region, status, v in sorted(zip(
-        sums["region_name"], sums["protection_status_label"], sums["value"], strict=True))]
+    items, more = _capped([(f"{status} ({region})", float(v)) for region, status, v in sorted(zip(
+        sums["region_name"], sums["protection_status_label"], sums["value"], strict=True))],
+        "protection_seekers")
     title = f"{chart.title_de}, {latest} / {chart.title_en}, {latest}"
     chart.svg = hbar(chart.id, title, _describe(items, "Personen / persons"), items, "")
     chart.note = ("Summe der Zellen über Geschlecht und Staatsangehörigkeit; die Quelle rundet "
                   "jede Zelle auf ein Vielfaches von 5, Summen sind daher ungefähr. Sum of cells "
                   "over sex and citizenship; the source rounds every cell to a multiple of 5, "
-                  "so sums are approximate.")
+                  "so sums are approximate." + more)
     return chart
 
 

@@ -13,6 +13,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 from helpers import REPO
 
@@ -140,3 +141,18 @@ def test_csv_blocks_keep_the_wanted_columns_and_rows(tmp_path: Path,
                    for r in rows if r["sex_code"] == "GESW"]
     assert list(site.csv_blocks(path, ["value"], {"nope": {"x"}})) == []
     assert list(site.csv_blocks(path, ["nope"])) == []
+
+
+def test_a_chart_of_many_regions_shows_the_largest_and_says_so() -> None:
+    """Hundreds of Kreise (BEISPIEL): the chart draws MAX_BARS bars, the largest first, and its
+    note names how many values there are and the CSV that holds all of them."""
+    n = 400
+    sums = pd.DataFrame({"reference_date": ["2024-12-31"] * n,
+                         "region_name": [f"Beispielkreis {i:03d}" for i in range(n)],
+                         "protection_status_label": ["Beispielstatus"] * n,
+                         "value": [float(i) for i in range(n)]})
+    chart = charts.protection_chart(sums)
+    assert chart.svg is not None and chart.svg.count("<rect") == charts.MAX_BARS
+    first = chart.svg.index("Beispielkreis 399")
+    assert first < chart.svg.index("Beispielkreis 398") and "Beispielkreis 369" not in chart.svg
+    assert "30 largest of 400 values" in chart.note and "protection_seekers.csv" in chart.note
