@@ -251,6 +251,23 @@ def _object_cells(arr: np.ndarray, ftype: str) -> _Cells:
     return _Cells(csv, js)
 
 
+def _text_categories(dtype: Any) -> bool:
+    return isinstance(dtype, pd.CategoricalDtype) and all(type(v) is str for v in dtype.categories)
+
+
+def _category_texts(dtype: pd.CategoricalDtype, ftype: str) -> _Cells:
+    """The CSV and JSON text of every category, plus the missing text last (Arrow arrays)."""
+    cells = _object_cells(np.asarray(dtype.categories, dtype=object), ftype)
+    return _Cells(pa.array([*cells.csv.tolist(), ""], type=pa.string()),
+                  pa.array([*cells.json.tolist(), "null"], type=pa.string()))
+
+
+def _category_cells(codes: np.ndarray, texts: _Cells) -> _Cells:
+    """The cells of rows with these category codes (-1: missing, the last text)."""
+    pick = pa.array(np.where(codes < 0, len(texts.csv) - 1, codes).astype(np.int32))
+    return _Cells(pc.take(texts.csv, pick), pc.take(texts.json, pick))
+
+
 def _cells(col: pd.Series, ftype: str) -> _Cells:
     """Format one column chunk the way ``cell_text`` / ``cell_json`` format each of its values."""
     dtype = col.dtype
@@ -268,14 +285,8 @@ def _cells(col: pd.Series, ftype: str) -> _Cells:
         if numpy_type.kind == "f":
             mask = mask | np.isnan(data)
         return _numeric_cells(data, mask, ftype)
-    if isinstance(dtype, pd.CategoricalDtype) and all(
-            type(v) is str for v in dtype.categories):  # each distinct text formatted once
-        cells = _object_cells(np.asarray(dtype.categories, dtype=object), ftype)
-        codes = col.cat.codes.to_numpy()
-        pick = pa.array(np.where(codes < 0, len(cells.csv), codes).astype(np.int32))
-        csv_u = pa.array([*cells.csv.tolist(), ""], type=pa.string())
-        json_u = pa.array([*cells.json.tolist(), "null"], type=pa.string())
-        return _Cells(pc.take(csv_u, pick), pc.take(json_u, pick))  # missing: the last text
+    if _text_categories(dtype):  # each distinct text formatted once
+        return _category_cells(col.cat.codes.to_numpy(), _category_texts(dtype, ftype))
     if (isinstance(dtype, np.dtype) and dtype.kind == "O") or isinstance(dtype, pd.StringDtype):
         return _object_cells(col.to_numpy(dtype=object), ftype)
     # other dtypes (dates, categories, ...): the values exactly as iterating the column yields them
@@ -288,11 +299,16 @@ def _chunks(frame: pd.DataFrame, schema: dict[str, Any], size: int) -> Iterator[
     """The formatted columns of each chunk of sorted rows."""
     order = sort_positions(frame, schema)
     fields = [(f["name"], f.get("type", "string")) for f in schema["fields"]]
+    texts = {name: (frame[name].cat.codes.to_numpy(), _category_texts(frame[name].dtype, ftype))
+             for name, ftype in fields
+             if name in frame.columns and _text_categories(frame[name].dtype)}
     for start in range(0, len(order), size):
         pos = order[start:start + size]
         cols = []
         for name, ftype in fields:
-            if name in frame.columns:
+            if name in texts:  # categories formatted once for the whole column
+                cols.append(_category_cells(texts[name][0][pos], texts[name][1]))
+            elif name in frame.columns:
                 cols.append(_cells(frame[name].take(pos), ftype))
             else:
                 cols.append(_Cells(np.full(len(pos), "", dtype=object),
