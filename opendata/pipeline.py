@@ -277,7 +277,7 @@ def _release(cand: Candidate, config: Config, paths: Paths, *, dry_run: bool,
              run_id: str, decided: Decision) -> publish.Outcome:
     pkg = cand.build.package
     changes, previous, version = decided
-    counts = publish.row_counts(cand.staged)
+    counts = publish.built_rows(cand.build)  # one CSV record per row: no need to read them
     text = summary(changes)
     if dry_run or version is None:
         publish.discard(cand.staged)

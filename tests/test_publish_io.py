@@ -141,3 +141,20 @@ def test_read_rows_with_columns_and_filter(tmp_path: Path) -> None:
     assert some == want and want
     assert site.read_rows(paths, pub, "protection_seekers", cols, {"no_such_column": {"x"}}) == []
     assert site.read_rows(paths, pub, "no_such_resource") is None
+
+
+def test_built_rows_are_the_records_of_the_staged_csvs(tmp_path: Path) -> None:
+    """The summary counts rows from the build: exactly the records the staged CSVs hold."""
+    from helpers import copy_raw
+
+    from opendata import config, pipeline
+
+    cfg = config.load()
+    paths = cfg.paths(copy_raw(tmp_path / "data"))
+    for pkg in sorted(cfg.packages):
+        cand = pipeline.candidate(cfg, paths, pkg)
+        try:
+            counts = publish.built_rows(cand.build)
+            assert counts == publish.row_counts(cand.staged) and sum(counts.values()) > 0
+        finally:
+            publish.discard(cand.staged)
