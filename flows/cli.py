@@ -74,6 +74,10 @@ def parser() -> argparse.ArgumentParser:
             p.add_argument("--allow-mass-removal", action="store_true",
                            help="publish even if more than max_removed_share ([settings], default "
                                 "50%%) of a resource's rows would be removed")
+        if name in ("fetch", "run"):
+            p.add_argument("--full", action="store_true",
+                           help="download every GENESIS table, even when its metadata says it is "
+                                "unchanged and the last download is younger than recheck_days")
         if name in TIMED:
             p.add_argument("--timings", type=Path, default=None, metavar="FILE",
                            help="write wall seconds and peak RSS per stage (fetch, inputs, build, "
@@ -179,16 +183,17 @@ def cmd_run(args: argparse.Namespace, cfg: config_mod.Config, paths: Paths) -> i
     with for_child_processes(api_url):
         result = flow(data_dir=str(paths.data_dir), config_path=str(cfg.path), online=online,
                       dry_run=args.dry_run, base_url=args.base_url or "",
-                      allow_mass_removal=args.allow_mass_removal)
+                      allow_mass_removal=args.allow_mass_removal, full=args.full)
     _summary(result)
     return 0
 
 
 def cmd_fetch(args: argparse.Namespace, cfg: config_mod.Config, paths: Paths) -> int:
     """Fetch every source."""
-    for r in pipeline.fetch_all(cfg, paths, online=_online(args, cfg)):
+    for r in pipeline.fetch_all(cfg, paths, online=_online(args, cfg), full=args.full):
         snap = r.snapshot.name if r.snapshot else "none"
-        print(f"  {r.source}: {'new' if r.changed else 'unchanged'} snapshot {snap} ({r.mode})")
+        print(f"  {r.source}: {'new' if r.changed else 'unchanged'} snapshot {snap} ({r.mode})"
+              + (f": {r.info}" if r.info else ""))
         if r.note:
             print(f"    warning: {r.note}")
     return 0

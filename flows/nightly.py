@@ -44,24 +44,25 @@ def transient_only(task_: Task[Any, Any], task_run: TaskRun, state: State[Any]) 
 @task(name="fetch", task_run_name="fetch-{source_id}", retries=2, retry_delay_seconds=[30, 120],
       retry_condition_fn=transient_only, timeout_seconds=3600, cache_policy=NO_CACHE)
 def fetch_task(source_id: str, data_dir: str, config_path: str, online: bool,
-               deadline: float | None = None) -> dict[str, Any]:
+               deadline: float | None = None, full: bool = False) -> dict[str, Any]:
     """Fetch one source and snapshot it if its content changed (by ``deadline``, epoch seconds;
     default: [settings] source_deadline from the task's first attempt, kept across retries)."""
     cfg = config_mod.load(Path(config_path))
     deadline = deadline or _first_attempt_deadline(cfg)
     try:
         res = pipeline.fetch_source(cfg.source(source_id), cfg, cfg.paths(Path(data_dir)),
-                                    online=online, deadline=deadline)
+                                    online=online, deadline=deadline, full=full)
     except TransientFetchError as exc:
         _no_retry_past(deadline, cfg, exc)
         raise
     if res.note:
         get_run_logger().warning(res.note)
     else:
-        get_run_logger().info("%s: %s snapshot %s", source_id, "new" if res.changed else "same",
-                              res.snapshot.name if res.snapshot else "-")
+        get_run_logger().info("%s: %s snapshot %s%s", source_id, "new" if res.changed else "same",
+                              res.snapshot.name if res.snapshot else "-",
+                              f" ({res.info})" if res.info else "")
     return {"source": res.source, "snapshot": str(res.snapshot or ""), "changed": res.changed,
-            "mode": res.mode, "note": res.note}
+            "mode": res.mode, "note": res.note, "info": res.info}
 
 
 _DEADLINES: dict[str, float] = {}
@@ -115,7 +116,8 @@ def publish_task(data_dir: str, config_path: str, dry_run: bool, run_id: str,
 
 
 def _steps(data_dir: str, config_path: str, online: bool | None, dry_run: bool,
-           base_url: str, allow_mass_removal: bool = False) -> pipeline.RunResult:
+           base_url: str, allow_mass_removal: bool = False, full: bool = False
+           ) -> pipeline.RunResult:
     cfg = load_config(config_path, base_url)
     if online is None:  # scheduled runs: online exactly when credentials are configured
         online = has_credentials(cfg)
@@ -123,13 +125,14 @@ def _steps(data_dir: str, config_path: str, online: bool | None, dry_run: bool,
                               "offline (no API credentials configured; newest raw snapshots)")
     get_run_logger().info("task runner: %s", describe_runner(cfg))
     fetch = fetch_task.with_options(**task_retries(cfg))
-    futures = [fetch.submit(s.id, data_dir, config_path, online) for s in cfg.sources]
+    futures = [fetch.submit(s.id, data_dir, config_path, online, full=full) for s in cfg.sources]
     fetched = [f.result() for f in futures]  # concurrently, at most fetch_concurrency at once
     run_id = str(flow_run.get_id() or "")
     result: pipeline.RunResult = publish_task(data_dir, config_path, dry_run, run_id, base_url,
                                               allow_mass_removal)
     result.fetched = [pipeline.FetchResult(f["source"], Path(f["snapshot"]) if f["snapshot"] else None,
-                                           f["changed"], f["mode"], f["note"]) for f in fetched]
+                                           f["changed"], f["mode"], f["note"], f.get("info", ""))
+                      for f in fetched]
     from flows import artifacts
 
     artifacts.publish_artifacts(result, cfg)
@@ -188,18 +191,20 @@ def _failed(paths: Paths, started: str, exc: Exception) -> None:
 @flow(name="nightly", log_prints=True)
 def nightly(data_dir: str = "data", config_path: str = "", online: bool | None = None,
             dry_run: bool = False, base_url: str = "",
-            allow_mass_removal: bool = False) -> pipeline.RunResult:
+            allow_mass_removal: bool = False, full: bool = False) -> pipeline.RunResult:
     """Fetch all sources, validate, and publish new releases (one run at a time per data dir).
 
     ``allow_mass_removal``: publish even when a resource would lose more than
-    ``max_removed_share`` of its rows (the guard stops the run otherwise).
+    ``max_removed_share`` of its rows (the guard stops the run otherwise). ``full``: download
+    every GENESIS table, even one whose metadata says it is unchanged (see recheck_days).
     """
     config_path = config_path or str(config_mod.CONFIG_FILE)
     paths, started = Paths(Path(data_dir)), runlog.now_iso()
     try:
         paths = load_config(config_path).paths(Path(data_dir))  # the config's namespace
         with pipeline_lock(paths.lock_file):
-            result = _steps(data_dir, config_path, online, dry_run, base_url, allow_mass_removal)
+            result = _steps(data_dir, config_path, online, dry_run, base_url, allow_mass_removal,
+                            full)
         if not dry_run:
             runlog.append(paths, {"command": "run", "started": started,
                                   "finished": runlog.now_iso(), "outcome": "success",

@@ -64,6 +64,14 @@ def limits_from(settings: dict[str, Any], file: str = "") -> Limits:
     return Limits(**values)
 
 
+def _check_recheck_days(settings: dict[str, Any], file: str) -> None:
+    """[settings] recheck_days is a number of days >= 0 (0: download every table every time)."""
+    value = settings.get("recheck_days", 7)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 36500:
+        raise ConfigError(file, "settings", f"'recheck_days' must be a number of days from 0 "
+                          f"(download every GENESIS table every time) to 36500, got {value!r}")
+
+
 @dataclass(frozen=True)
 class SourceConfig:
     """One registry entry."""
@@ -249,6 +257,7 @@ def load(path: Path | None = None) -> Config:
     if dupes:
         raise ConfigError(file, f"sources (id={dupes[0]})", "duplicate source id")
     limits_from(data.get("settings", {}), file)  # fail early on a bad limit
+    _check_recheck_days(data.get("settings", {}), file)
     catalog = data.get("catalog", {})
     if not str(catalog.get("publisher_name", "")).strip():
         raise ConfigError(file, "catalog", "missing 'publisher_name': the body that publishes "

@@ -22,7 +22,8 @@ REGIONS_DIR = REPO_ROOT / "config" / "regions"
 DEFAULT_DATA_DIR = Path("data")
 DATA_DIR_ENV = "OPENDATA_DATA_DIR"
 NAMESPACE_RE = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
-RESERVED_NAMESPACES = frozenset({"failed", "reports", "tmp"})  # folders of state/ a namespace must not hide
+# folders of state/ that a namespace must not hide
+RESERVED_NAMESPACES = frozenset({"downloads", "failed", "reports", "tmp"})
 
 
 def default_data_dir() -> Path:

@@ -35,6 +35,9 @@ if TYPE_CHECKING:  # frictionless takes 0.2 s to import: only a run that validat
 
 log = logging.getLogger(__name__)
 DEFAULT_SOURCE_DEADLINE = 300.0
+DEFAULT_RECHECK_DAYS = 7.0
+STATE_DOWNLOADS = "downloads"  # state/<namespace>/downloads/<source>.json: last full downloads
+STAMP = "%Y-%m-%dT%H:%M:%SZ"  # the manifest's fetched_at, a download record's downloaded_at
 
 
 @dataclass
@@ -45,7 +48,8 @@ class FetchResult:
     snapshot: Path | None  # None: an unverified source that has no snapshot yet
     changed: bool
     mode: str  # online | offline | local | skipped (unverified source, see note)
-    note: str = ""
+    note: str = ""  # a warning (skipped source)
+    info: str = ""  # not a warning: e.g. "unchanged according to metadata …, not downloaded"
 
 
 @dataclass
@@ -112,20 +116,22 @@ def api_slot(config: Config, src: SourceConfig) -> Iterator[float]:
 
 
 def fetch_source(src: SourceConfig, config: Config, paths: Paths, *, online: bool,
-                 deadline: float | None = None) -> FetchResult:
+                 deadline: float | None = None, full: bool = False) -> FetchResult:
     """Fetch one source (online or local) and snapshot it if its content changed.
 
     The source fails with DeadlineExceeded after ``deadline`` (epoch seconds; default: now plus
     [settings] source_deadline), whatever the retries. An unverified source never stops a run: a
     terminal fetch fault, an unusable answer (InputError) or (offline) a missing snapshot is
-    logged and reported, and the run goes on without it.
+    logged and reported, and the run goes on without it. A GENESIS table whose metadata says it
+    is unchanged is not downloaded again within [settings] recheck_days, unless ``full``.
     """
     try:
         with api_slot(config, src) as waited:  # waiting for a slot does not count
             deadline = time.time() + source_deadline(config) if deadline is None \
                 else deadline + waited
             with timings.stage("fetch"):
-                return _fetch_source(src, config, paths, online=online, deadline=deadline)
+                return _fetch_source(src, config, paths, online=online, deadline=deadline,
+                                     full=full)
     except (TerminalFetchError, InputError) as exc:
         if src.verified:
             raise
@@ -137,32 +143,101 @@ def fetch_source(src: SourceConfig, config: Config, paths: Paths, *, online: boo
 
 
 def _fetch_source(src: SourceConfig, config: Config, paths: Paths, *, online: bool,
-                  deadline: float) -> FetchResult:
+                  deadline: float, full: bool = False) -> FetchResult:
     src_dir = paths.source_raw(src.id)
     if not online and not is_local(src):
         snap = snapshot.latest(src_dir, src.id)
         return FetchResult(src.id, snap.path, False, "offline")
     kind = kind_module(src.kind)
+    mode = "local" if is_local(src) else "online"
+    found = snapshot.candidates(src_dir)
+    last = snapshot.verify(found[-1]) if found else None
     kwargs: dict[str, Any] = {"policy": policy(config, deadline)}
     if src.kind == "genesis":
         kwargs["diag_dir"] = paths.state / "failed"
+        if last is not None and not full and _recheckable(config, paths, last):
+            kwargs["previous"], kwargs["confirmed"] = last, _download_record(paths, src.id)
     fetched = kind.fetch(src, config, **kwargs)
-    previous = snapshot.candidates(src_dir)
-    if previous:
-        last = snapshot.verify(previous[-1])
-        if last.content_sha256 == fetched.content_sha256:
-            return FetchResult(src.id, last.path, False, "local" if is_local(src) else "online")
-    snap = snapshot.store(src_dir, src.id, src.kind, fetched.files, fetched.content_sha256)
-    log.info("new snapshot %s", snap.path)
-    return FetchResult(src.id, snap.path, True, "local" if is_local(src) else "online")
+    if fetched.not_downloaded and last is not None:
+        log.info("%s: %s", src.id, fetched.not_downloaded)
+        return FetchResult(src.id, last.path, False, mode, info=fetched.not_downloaded)
+    if last is not None and last.content_sha256 == fetched.content_sha256:
+        snap, changed = last, False
+    else:
+        snap, changed = snapshot.store(src_dir, src.id, src.kind, fetched.files,
+                                       fetched.content_sha256), True
+        log.info("new snapshot %s", snap.path)
+    if src.kind == "genesis":
+        _downloaded(paths, src.id, snap, fetched.meta)
+    return FetchResult(src.id, snap.path, changed, mode)
 
 
-def fetch_all(config: Config, paths: Paths, *, online: bool) -> list[FetchResult]:
-    """Fetch every configured source, in registry order."""
+def recheck_days(config: Config) -> float:
+    """Days a GENESIS table whose metadata says 'unchanged' goes without a download
+    ([settings] recheck_days, default 7; 0 = download every time)."""
+    return float(config.settings.get("recheck_days", DEFAULT_RECHECK_DAYS))
+
+
+def _record_path(paths: Paths, source: str) -> Path:
+    return paths.state / STATE_DOWNLOADS / f"{source}.json"
+
+
+def _download_record(paths: Paths, source: str) -> dict[str, Any]:
+    """The source's last full download: snapshot, time, metadata 'Updated' stamp and request."""
+    try:
+        doc = json.loads(_record_path(paths, source).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return doc if isinstance(doc, dict) else {}
+
+
+def _downloaded(paths: Paths, source: str, snap: snapshot.Snapshot, meta: dict[str, Any]) -> None:
+    """Record that a full download found ``snap``'s content (restarts recheck_days)."""
+    path = _record_path(paths, source)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    record = {"snapshot": snap.path.name, "downloaded_at": datetime.now(UTC).strftime(STAMP),
+              "updated": str(meta.get("updated") or ""), "request": meta.get("request") or {}}
+    store.atomic_write(path, snapshot.dump_json(record), paths.tmp)
+
+
+def last_download(paths: Paths, snap: snapshot.Snapshot) -> datetime:
+    """When ``snap``'s content was last downloaded: stored, or later found again by a download."""
+    record = _download_record(paths, snap.source)
+    times = [str(snap.manifest.get("fetched_at", ""))]
+    if record.get("snapshot") == snap.path.name:
+        times.append(str(record.get("downloaded_at", "")))
+    found = [_parse_time(t) for t in times]
+    return max((t for t in found if t is not None), default=datetime.min.replace(tzinfo=UTC))
+
+
+def _parse_time(text: str) -> datetime | None:
+    try:
+        return datetime.strptime(text, STAMP).replace(tzinfo=UTC)
+    except ValueError:
+        return None
+
+
+def _recheckable(config: Config, paths: Paths, snap: snapshot.Snapshot) -> bool:
+    """Whether ``snap``'s last download is younger than recheck_days (the source may then skip
+    the download when its metadata says the table is unchanged)."""
+    days = recheck_days(config)
+    if days <= 0:
+        return False
+    age = (datetime.now(UTC) - last_download(paths, snap)).total_seconds()
+    if age >= days * 86400:
+        log.info("%s: last download %.1f days ago (recheck_days %g): downloading in full",
+                 snap.source, age / 86400, days)
+        return False
+    return True
+
+
+def fetch_all(config: Config, paths: Paths, *, online: bool, full: bool = False
+              ) -> list[FetchResult]:
+    """Fetch every configured source, in registry order (``full``: download every table)."""
     results = []
     for i, src in enumerate(config.sources, 1):
         log.info("[%d/%d] fetching %s (%s)", i, len(config.sources), src.id, src.kind)
-        results.append(fetch_source(src, config, paths, online=online))
+        results.append(fetch_source(src, config, paths, online=online, full=full))
     return results
 
 

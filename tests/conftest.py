@@ -10,6 +10,9 @@ from pathlib import Path
 import pytest
 from replay_server import Replay, serve, stop
 
+from opendata import config as config_mod
+from opendata.paths import Paths
+
 # Prefect reads its settings at import time: give the tests their own home, no analytics,
 # and an ephemeral server (never a real PREFECT_API_URL from the developer's shell).
 os.environ["PREFECT_HOME"] = tempfile.mkdtemp(prefix="prefect-home-")
@@ -39,3 +42,15 @@ def replay(shared: Path) -> Iterator[Replay]:
         yield state
     finally:
         stop(server)
+
+
+@pytest.fixture
+def replay_registry(replay: Replay, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                    ) -> tuple[config_mod.Config, Paths]:
+    """The repository's registry with every API pointed at the replay server, no credentials;
+    an empty data dir."""
+    for api in ("genesis", "regionalstatistik", "zensus"):
+        monkeypatch.setenv(f"OPENDATA_{api.upper()}_BASE_URL", replay.url(api))
+        for suffix in ("TOKEN", "USERNAME", "PASSWORD"):
+            monkeypatch.delenv(f"{api.upper()}_{suffix}", raising=False)
+    return config_mod.load(), Paths(tmp_path / "data")

@@ -62,19 +62,15 @@ def replace_all(old: str, new: str) -> Callable[[bytes], bytes]:
 
 
 @pytest.fixture
-def setup(replay: Replay, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-          ) -> tuple[config_mod.Config, Paths]:
+def setup(replay_registry: tuple[config_mod.Config, Paths]) -> tuple[config_mod.Config, Paths]:
     """The repository's registry with every API pointed at the replay server; an empty data dir."""
-    for api in ("genesis", "regionalstatistik", "zensus"):
-        monkeypatch.setenv(f"OPENDATA_{api.upper()}_BASE_URL", replay.url(api))
-        for suffix in ("TOKEN", "USERNAME", "PASSWORD"):
-            monkeypatch.delenv(f"{api.upper()}_{suffix}", raising=False)
-    return config_mod.load(), Paths(tmp_path / "data")
+    return replay_registry
 
 
 def fetch(cfg: config_mod.Config, paths: Paths, source: str = SOURCE) -> pipeline.FetchResult:
-    """One online fetch of a configured source through the pipeline."""
-    return pipeline.fetch_source(cfg.source(source), cfg, paths, online=True)
+    """One online fetch of a configured source through the pipeline, downloading the data even
+    when the metadata says it is unchanged (tests/test_recheck.py tests that skip)."""
+    return pipeline.fetch_source(cfg.source(source), cfg, paths, online=True, full=True)
 
 
 # --- issue 12: unchanged content stays unchanged; the manifest tells the stored size ---------

@@ -92,7 +92,8 @@ def test_paths_of_a_namespace(tmp_path: Path) -> None:
     assert config.load(JENA).paths(tmp_path) == jena and config.load().paths(tmp_path) == top
 
 
-@pytest.mark.parametrize("bad", ["reports", "tmp", "Jena", "integration_statistics", "../x", "a b", "7"])
+@pytest.mark.parametrize("bad", ["reports", "tmp", "downloads", "Jena", "integration_statistics",
+                                 "../x", "a b", "7"])
 def test_bad_namespace_is_a_config_error(tmp_path: Path, bad: str) -> None:
     text = JENA.read_text(encoding="utf-8").replace('id = "jena"', f'id = "{bad}"')
     path = tmp_path / "opendata.toml"

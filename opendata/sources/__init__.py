@@ -11,11 +11,13 @@ from opendata.snapshot import FetchedFile
 
 @dataclass
 class Fetched:
-    """What a kind's fetch returns: files to snapshot and the hash that decides 'unchanged'."""
+    """What a kind's fetch returns: files to snapshot and the hash that decides 'unchanged' (no
+    files and ``not_downloaded`` set: the previous snapshot still holds the source)."""
 
     files: list[FetchedFile]
     content_sha256: str
     meta: dict[str, Any] = field(default_factory=dict)
+    not_downloaded: str = ""  # why nothing was downloaded: the previous snapshot still holds it
 
 
 def kind_module(kind: str) -> ModuleType:

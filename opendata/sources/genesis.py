@@ -362,14 +362,28 @@ def checked_frame(data: bytes, source: SourceConfig, metadata: dict[str, Any]) -
 
 def fetch(source: SourceConfig, config: Config, *, policy: RetryPolicy,
           sess: requests.Session | None = None, sleep: Callable[[float], None] = time.sleep,
-          diag_dir: Path | None = None) -> Fetched:
-    """Download one GENESIS table as ffcsv (following jobs) plus its metadata; check its content."""
+          diag_dir: Path | None = None, previous: Snapshot | None = None,
+          confirmed: dict[str, Any] | None = None) -> Fetched:
+    """Download one GENESIS table as ffcsv (following jobs) plus its metadata; check its content.
+
+    With ``previous`` (a snapshot still within recheck_days) the metadata is asked first, and
+    nothing is downloaded when ``previous`` holds the same request under the same non-empty
+    'Updated' stamp (``confirmed``: the stamp and request a later download found ``previous``'s
+    content under, see ``unchanged_by_metadata``). Without it the data comes first, so that a
+    service's answer about the data (e.g. status 104) is what a failing first fetch reports."""
     ctx = Context(source, config, policy, sess, sleep, base_url(source, config),
                auth_headers(source, config))
     try:
+        if previous is not None:
+            meta_file, meta = _metadata(ctx)
+            if same := unchanged_by_metadata(previous, meta | {"request": request_of(
+                    meta_file, form_params(source))}, confirmed):
+                return Fetched([], previous.content_sha256, meta, not_downloaded=same)
         resp, form, _ = _download(ctx)
         data, content_sha = _data_file(ctx, resp, form)
-        meta_file, meta = _metadata(ctx)
+        if previous is None:
+            meta_file, meta = _metadata(ctx)
+        meta["request"] = request_of(meta_file, form_params(source))
     except _BodyError as exc:
         _keep(diag_dir, source, exc.resp, exc.detail)
         raise TerminalFetchError(source.id, exc.detail) from None
@@ -380,6 +394,59 @@ def fetch(source: SourceConfig, config: Config, *, policy: RetryPolicy,
         raise
     meta["job"] = form["name"] if form["name"] != source.table else ""
     return Fetched([data, meta_file], content_sha, meta)
+
+
+def _request(params: Any) -> dict[str, str]:
+    """Data request params without the table/job name, the job flag and credentials."""
+    if not isinstance(params, dict):
+        return {}
+    return {str(k): str(v) for k, v in params.items()
+            if str(k).lower() not in SECRET_KEYS and k not in ("name", "job")}
+
+
+def request_of(meta_file: FetchedFile, data_params: dict[str, Any]) -> dict[str, Any]:
+    """What identifies a table request: the metadata URL and form and the data params (without
+    the job's result name and without credentials, which are never recorded)."""
+    return {"metadata_url": meta_file.url, "metadata_params": _request(meta_file.params)
+            | {"name": str(meta_file.params.get("name", ""))}, "data_params": _request(data_params)}
+
+
+def _entry(snap: Snapshot, role: str) -> dict[str, Any]:
+    found = [e for e in snap.manifest.get("files", []) if isinstance(e, dict) and e.get("role") == role]
+    return found[0] if found else {}
+
+
+def _known(previous: Snapshot, confirmed: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The 'Updated' stamp and request ``previous``'s content was last downloaded under: those a
+    later download confirmed, else those recorded in the snapshot itself."""
+    if confirmed.get("snapshot") == previous.path.name and confirmed.get("updated"):
+        request = confirmed.get("request")
+        return str(confirmed["updated"]), request if isinstance(request, dict) else {}
+    obj = _metadata_doc(previous).get("Object")
+    updated = str(obj.get("Updated") or "") if isinstance(obj, dict) else ""
+    meta, data = _entry(previous, "metadata"), _entry(previous, "data")
+    if not meta or not data:
+        return updated, {}
+    params = meta.get("params")
+    params = params if isinstance(params, dict) else {}
+    return updated, {"metadata_url": meta.get("url"), "metadata_params": _request(params)
+                     | {"name": str(params.get("name", ""))},
+                     "data_params": _request(data.get("params"))}
+
+
+def unchanged_by_metadata(previous: Snapshot, meta: dict[str, Any],
+                          confirmed: dict[str, Any] | None = None) -> str:
+    """Why ``previous`` still holds the table ("unchanged according to metadata Updated=…"), or
+    "" when it must be downloaded: no, or another, 'Updated' stamp, or another request
+    (``meta`` is this fetch's metadata summary with its ``request``)."""
+    updated = str(meta.get("updated") or "")
+    if meta.get("metadata_status") != 0 or not updated:
+        return ""
+    known_updated, known_request = _known(previous, confirmed or {})
+    if known_updated != updated or known_request != meta.get("request"):
+        return ""
+    return (f"unchanged according to metadata Updated={updated}, not downloaded "
+            f"(snapshot {previous.path.name})")
 
 
 def _keep(diag_dir: Path | None, source: SourceConfig, resp: requests.Response, error: str) -> None:
