@@ -89,7 +89,7 @@ def fetched(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, A
 
 def _shape(doc: dict[str, Any], command: str, code: int | None) -> None:
     assert doc["command"] == command and doc["exit_code"] == code
-    assert isinstance(doc["wall_seconds"], float) and doc["wall_seconds"] > 0
+    assert isinstance(doc["wall_seconds"], float) and doc["wall_seconds"] >= 0  # a shape, no timing
     assert isinstance(doc["process_peak_rss_mb"], float) and doc["process_peak_rss_mb"] > 0
 
 
