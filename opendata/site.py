@@ -16,7 +16,6 @@ import pyarrow.compute as pc
 
 from opendata import publish, store
 from opendata.config import Config
-from opendata.fastcheck.stream import open_csv
 from opendata.paths import Paths, release_ref
 
 log = logging.getLogger(__name__)
@@ -167,6 +166,8 @@ def csv_blocks(path: Path, columns: Iterable[str] | None = None,
     rows whose column holds one of the given texts (a column the file lacks keeps none).
     Streamed by ``fastcheck.stream`` (bounded read-ahead): memory does not grow with the table.
     """
+    from opendata.fastcheck.stream import open_csv  # with frictionless: only when reading
+
     stream, fh = open_csv(path)
     fh.close()
     head = stream.labels
