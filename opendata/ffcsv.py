@@ -36,6 +36,8 @@ MAX_CSV_BYTES = 1 << 30
 max_csv_bytes). It is not what keeps memory small: the CSV is parsed in blocks whatever its size
 (a valid 639 MB table of 3 M rows passes); fetching holds it once for its content hash. The
 largest known real table, 12531-0043 for all Kreise, is 34 MB."""
+ZIP_FAULTS = (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError)
+"""What reading a damaged ZIP member raises (zipfile seeks to negative offsets: ValueError)."""
 READ_BLOCK = 1 << 21
 """Bytes of CSV parsed at a time: pyarrow reads several blocks ahead, so this bounds memory."""
 
@@ -110,9 +112,8 @@ def extract_csv(data: bytes, *, source: str, limit: int = MAX_CSV_BYTES) -> byte
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
             info = _csv_member(zf, source)
             return _read_limited(zf, info, limit, source)
-    except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
-        raise _fail(source, f"truncated or invalid ZIP ({len(data)} bytes): {exc}; "
-                            "the download was probably cut off, try again") from None
+    except ZIP_FAULTS as exc:
+        raise _broken_zip(source, data, exc) from None
 
 
 def csv_name(data: bytes) -> str:
@@ -120,7 +121,7 @@ def csv_name(data: bytes) -> str:
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
             return _csv_member(zf, "").filename
-    except (zipfile.BadZipFile, TerminalFetchError):
+    except (*ZIP_FAULTS, TerminalFetchError):
         return ""
 
 
@@ -130,17 +131,21 @@ def _bad(source: str, message: str, file: str = "") -> InputError:
 
 class _Limited(io.RawIOBase):
     """A byte stream that refuses to deliver more than ``limit`` bytes (a ZIP member that lies
-    about its size, or a plain CSV above the limit)."""
+    about its size) and turns any fault of the member into ``broken``."""
 
-    def __init__(self, raw: IO[bytes], limit: int, fault: Exception) -> None:
-        self.raw, self.left, self.fault = raw, limit, fault
+    def __init__(self, raw: IO[bytes], limit: int, fault: Exception,
+                 broken: Callable[[BaseException], Exception]) -> None:
+        self.raw, self.left, self.fault, self.broken = raw, limit, fault, broken
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buf: Any) -> int:
         view = memoryview(buf).cast("B")
-        data = self.raw.read(min(len(view), self.left + 1))
+        try:
+            data = self.raw.read(min(len(view), self.left + 1))
+        except ZIP_FAULTS as exc:
+            raise self.broken(exc) from None
         if len(data) > self.left:
             raise self.fault
         self.left -= len(data)
@@ -422,11 +427,16 @@ def _zip_frame(data: bytes, source: str, file: str, limit: int) -> pd.DataFrame:
                 raise too_big
 
             def member() -> IO[bytes]:
-                return _Limited(zf.open(info), limit, too_big)  # type: ignore[return-value]
+                return _Limited(zf.open(info), limit, too_big,  # type: ignore[return-value]
+                                lambda exc: _broken_zip(source, data, exc))
             return _frame(member, source, file)
-    except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
-        raise _fail(source, f"truncated or invalid ZIP ({len(data)} bytes): {exc}; "
-                            "the download was probably cut off, try again") from None
+    except ZIP_FAULTS as exc:
+        raise _broken_zip(source, data, exc) from None
+
+
+def _broken_zip(source: str, data: bytes, exc: BaseException) -> TerminalFetchError:
+    return _fail(source, f"truncated or invalid ZIP ({len(data)} bytes): {exc}; "
+                         "the download was probably cut off, try again")
 
 
 def read_ffcsv(data: bytes, *, source: str = "", language: str = "",

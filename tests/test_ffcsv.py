@@ -232,3 +232,54 @@ def test_sort_is_total_when_a_cell_comes_in_two_units() -> None:
     other = read_ffcsv("\n".join([head, *reversed(rows)]).encode(), language="de")
     pd.testing.assert_frame_equal(one, other)
     assert one["value_unit"].tolist() == ["Anzahl", "Prozent"]
+
+
+# --- the block-by-block reader on hostile ZIPs ---------------------------------------------
+
+def _big_excerpt(copies: int) -> bytes:
+    """The real excerpt's header and rows, the rows repeated: several 2 MiB read blocks."""
+    raw = (FIX / "12411-01-01-4_excerpt_de_flat.csv").read_bytes()
+    head, _, rows = raw.partition(b"\n")
+    return head + b"\n" + rows * copies
+
+
+def test_invalid_utf8_deep_inside_a_zip_names_its_byte() -> None:
+    csv = _big_excerpt(2_000)
+    at = len(csv) - 100
+    bad = csv[:at] + b"\xff" + csv[at + 1:]
+    with pytest.raises(InputError, match=rf"not UTF-8 \(byte {at}\)"):
+        read_ffcsv(zipped(bad), source="s")
+
+
+def test_a_zip_that_lies_about_its_size_is_stopped_at_the_limit() -> None:
+    """The member header claims a tiny size; the stream is cut at the limit all the same."""
+    csv = _big_excerpt(50)
+    data = bytearray(zipped(csv))
+    with zipfile.ZipFile(io.BytesIO(bytes(data))) as zf:
+        info = zf.infolist()[0]
+    for offset in (info.header_offset + 22, data.rfind(b"PK\x01\x02") + 24):  # local, central
+        data[offset:offset + 4] = (100).to_bytes(4, "little")  # uncompressed size: 100 bytes
+    with pytest.raises(TerminalFetchError, match="exceeds the decompression limit|invalid ZIP"):
+        read_ffcsv(bytes(data), source="s", limit=len(csv) // 2)
+
+
+def test_a_member_cut_off_mid_stream_is_terminal() -> None:
+    csv = _big_excerpt(2_000)
+    data = zipped(csv)
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        info = zf.infolist()[0]
+    start = info.header_offset + 30 + len(info.filename.encode())
+    cut = data[:start + info.compress_size // 2] + data[start + info.compress_size:]
+    with pytest.raises(TerminalFetchError, match="truncated or invalid ZIP"):
+        read_ffcsv(cut, source="s")
+
+
+def test_extract_of_a_member_cut_off_mid_stream_is_terminal() -> None:
+    """The fetch path (whole CSV for the content hash) fails the same clear way."""
+    data = zipped(_big_excerpt(2_000))
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        info = zf.infolist()[0]
+    start = info.header_offset + 30 + len(info.filename.encode())
+    cut = data[:start + info.compress_size // 2] + data[start + info.compress_size:]
+    with pytest.raises(TerminalFetchError, match="truncated or invalid ZIP"):
+        extract_csv(cut, source="s")
