@@ -263,23 +263,21 @@ def test_a_zip_that_lies_about_its_size_is_stopped_at_the_limit() -> None:
         read_ffcsv(bytes(data), source="s", limit=len(csv) // 2)
 
 
-def test_a_member_cut_off_mid_stream_is_terminal() -> None:
-    csv = _big_excerpt(2_000)
-    data = zipped(csv)
-    with zipfile.ZipFile(io.BytesIO(data)) as zf:
-        info = zf.infolist()[0]
-    start = info.header_offset + 30 + len(info.filename.encode())
-    cut = data[:start + info.compress_size // 2] + data[start + info.compress_size:]
-    with pytest.raises(TerminalFetchError, match="truncated or invalid ZIP"):
-        read_ffcsv(cut, source="s")
-
-
-def test_extract_of_a_member_cut_off_mid_stream_is_terminal() -> None:
-    """The fetch path (whole CSV for the content hash) fails the same clear way."""
+def _cut_member() -> bytes:
+    """A ZIP whose member lost the second half of its compressed stream (the rest intact)."""
     data = zipped(_big_excerpt(2_000))
     with zipfile.ZipFile(io.BytesIO(data)) as zf:
         info = zf.infolist()[0]
     start = info.header_offset + 30 + len(info.filename.encode())
-    cut = data[:start + info.compress_size // 2] + data[start + info.compress_size:]
+    return data[:start + info.compress_size // 2] + data[start + info.compress_size:]
+
+
+def test_a_member_cut_off_mid_stream_is_terminal() -> None:
     with pytest.raises(TerminalFetchError, match="truncated or invalid ZIP"):
-        extract_csv(cut, source="s")
+        read_ffcsv(_cut_member(), source="s")
+
+
+def test_extract_of_a_member_cut_off_mid_stream_is_terminal() -> None:
+    """The fetch path (whole CSV for the content hash) fails the same clear way."""
+    with pytest.raises(TerminalFetchError, match="truncated or invalid ZIP"):
+        extract_csv(_cut_member(), source="s")
