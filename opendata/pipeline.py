@@ -24,6 +24,7 @@ from opendata.errors import (
     TerminalFetchError,
     ValidationFailed,
 )
+from opendata.frames import release_memory
 from opendata.http import RetryPolicy
 from opendata.model import Build
 from opendata.paths import REPO_ROOT, SCHEMAS_DIR, Paths, release_ref
@@ -430,6 +431,7 @@ def publish_all(config: Config, paths: Paths, *, packages: list[str] | None = No
         raise _fail(cands, result)
     result.outcomes = list(skipped)
     with timings.stage("diff"):
+        release_memory()  # the build's freed heap, before the diff reads two releases
         decided = [publish.decide(c.staged, paths.package_dir(c.build.package)) for c in cands]
     if not allow_mass_removal:
         _guard(cands, decided, config.limits.max_removed_share)

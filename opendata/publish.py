@@ -120,7 +120,8 @@ def released_meta(config: Config, package: str) -> dict[str, Any]:
 
 
 def _descriptor(build: Build, pkg: PackageConfig, config: Config, version: str,
-                created: str, stage: Path) -> dict[str, Any]:
+                created: str, stage: Path,
+                known: dict[str, tuple[int, int, str]] | None = None) -> dict[str, Any]:
     m = pkg.meta
     snaps = {s.source: s for s in build.snapshots}
     sources = [_source_entry(s, snaps.get(s.id), config) for s in config.sources_for(pkg.id)]
@@ -133,7 +134,7 @@ def _descriptor(build: Build, pkg: PackageConfig, config: Config, version: str,
             "title": res.title or schema_meta(res.schema_path).get("title", res.name),
             "description": res.description or schema_meta(res.schema_path).get("description", ""),
             "sources": [{"title": s} for s in res.sources],
-            "hash": f"sha256:{sha256_file(csv)}", "bytes": csv.stat().st_size,
+            "hash": f"sha256:{_file_sha256(csv, known or {})}", "bytes": csv.stat().st_size,
             "schema": load_schema(res.schema_path)})
     span = coverage.temporal(r.frame for r in build.resources)
     desc = {
@@ -170,7 +171,7 @@ def stage(build: Build, pkg: PackageConfig, config: Config, pkg_dir: Path) -> St
         _write_data(res.frame, schema, path / "data" / res.name, hashes)
         (path / "schemas" / f"{res.name}.schema.json").write_text(dump_json(schema), "utf-8")
         checkpoint("stage-partial")
-    desc = _descriptor(build, pkg, config, "0.0.0", "", path)
+    desc = _descriptor(build, pkg, config, "0.0.0", "", path, hashes)
     (path / "datapackage.json").write_text(dump_json(desc), encoding="utf-8")
     return Staged(pkg.id, path, path / "datapackage.json", pkg_dir, hashes)
 
@@ -218,7 +219,7 @@ def finalize(staged: Staged, build: Build, pkg: PackageConfig, config: Config,
     if pkg_dir is None:
         raise ValueError(f"{staged.path} was not staged by publish.stage: no package folder")
     created = (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    desc = _descriptor(build, pkg, config, version, created, staged.path)
+    desc = _descriptor(build, pkg, config, version, created, staged.path, staged.hashes)
     (staged.path / "datapackage.json").write_text(dump_json(desc), encoding="utf-8")
     ch = changes.as_dict() | {"version": version, "summary": summary(changes)}
     (staged.path / "changes.json").write_text(dump_json(ch), encoding="utf-8")

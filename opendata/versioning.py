@@ -87,7 +87,7 @@ def _schema_changes(old: dict[str, Any], new: dict[str, Any]) -> tuple[list[str]
     return notes, bump
 
 
-CHUNK_ROWS = 200_000  # rows read at a time when diffing published CSVs
+CHUNK_ROWS = 50_000  # rows read at a time when diffing published CSVs
 _HASH_KEYS = ("opendata-diff-k1", "opendata-diff-k2")  # two 64-bit hashes: 128-bit keys
 
 
@@ -108,24 +108,58 @@ def _key_frame(chunk: pd.DataFrame, key: list[str]) -> pd.DataFrame:
                         index=chunk.index)
 
 
-def _hashes(path: Path, key: list[str], common: list[str]) -> pd.DataFrame:
-    """Per row: 128-bit hash of the key, 64-bit hash of the common columns, row number.
+Hashes = dict[str, np.ndarray]
+"""Per distinct key (the last row of a repeated key), sorted by key hash: k1, k2 (the 128-bit
+key hash), row (64-bit hash of the common columns), pos (row number in the file)."""
 
-    Only the last row of a repeated key counts (as when rows were collected in a dict).
+
+def _hashes(path: Path, key: list[str], common: list[str]) -> Hashes:
+    """Per row: 128-bit hash of the key, 64-bit hash of the common columns, row number; sorted
+    by the key hash, only the last row of a repeated key (as when rows were collected in a dict).
     """
-    parts, start = [], 0
+    k1s, k2s, rows = [], [], []
     for chunk in _csv_chunks(path):
         keys = _key_frame(chunk, key)
-        parts.append(pd.DataFrame({
-            "k1": pd.util.hash_pandas_object(keys, index=False, hash_key=_HASH_KEYS[0]).to_numpy(),
-            "k2": pd.util.hash_pandas_object(keys, index=False, hash_key=_HASH_KEYS[1]).to_numpy(),
-            "row": pd.util.hash_pandas_object(chunk[common], index=False).to_numpy()
-            if common else np.zeros(len(chunk), dtype=np.uint64),
-            "pos": np.arange(start, start + len(chunk))}))
-        start += len(chunk)
-    frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
-        {"k1": [], "k2": [], "row": [], "pos": []}, dtype=np.uint64)
-    return frame[~frame.duplicated(["k1", "k2"], keep="last")]
+        k1s.append(pd.util.hash_pandas_object(keys, index=False, hash_key=_HASH_KEYS[0]).to_numpy())
+        k2s.append(pd.util.hash_pandas_object(keys, index=False, hash_key=_HASH_KEYS[1]).to_numpy())
+        rows.append(pd.util.hash_pandas_object(chunk[common], index=False).to_numpy()
+                    if common else np.zeros(len(chunk), dtype=np.uint64))
+    k1, k2 = _joined(k1s), _joined(k2s)
+    order = np.lexsort((k2, k1))  # stable: a repeated key's rows stay in file order
+    k1, k2 = k1[order], k2[order]
+    last = np.ones(len(order), dtype=bool)
+    last[:-1] = (k1[1:] != k1[:-1]) | (k2[1:] != k2[:-1])
+    keep = order[last]
+    return {"k1": k1[last], "k2": k2[last], "row": _joined(rows)[keep], "pos": keep}
+
+
+def _joined(parts: list[np.ndarray]) -> np.ndarray:
+    """The per-chunk arrays as one, the chunks freed as soon as they are copied."""
+    out = np.concatenate(parts) if parts else np.zeros(0, dtype=np.uint64)
+    parts.clear()
+    return out
+
+
+def _join(old: Hashes, new: Hashes) -> tuple[np.ndarray, np.ndarray]:
+    """For each new key, the index of the same key among the old ones (-1: none), and the
+    matched flags of the old keys. Both sides are sorted by key: a binary search, no hash table."""
+    at = np.searchsorted(old["k1"], new["k1"], side="left")
+    inside = np.minimum(at, max(len(old["k1"]) - 1, 0))
+    found = np.full(len(new["k1"]), -1, dtype=np.int64)
+    if len(old["k1"]):
+        hit = (at < len(old["k1"])) & (old["k1"][inside] == new["k1"])
+        exact = hit & (old["k2"][inside] == new["k2"])
+        found[exact] = at[exact]
+        for i in np.flatnonzero(hit & ~exact):  # same k1, other k2: a 64-bit collision, rare
+            j = int(at[i])
+            while j < len(old["k1"]) and old["k1"][j] == new["k1"][i]:
+                if old["k2"][j] == new["k2"][i]:
+                    found[i] = j
+                    break
+                j += 1
+    matched = np.zeros(len(old["k1"]), dtype=bool)
+    matched[found[found >= 0]] = True
+    return found, matched
 
 
 def _rows_at(path: Path, positions: np.ndarray, columns: list[str]) -> pd.DataFrame:
@@ -188,15 +222,16 @@ def _data_changes(old: Path, new: Path, key: list[str], rc: ResourceChanges) -> 
     common = [c for c in head_new if c in head_old]
     ha = _hashes(old, key_old, common)
     hb = _hashes(new, key_new, common)
-    rc.old_rows = len(ha)
-    joined = ha.merge(hb, on=["k1", "k2"], how="outer", suffixes=("_old", "_new"), indicator=True)
-    added = joined.loc[joined["_merge"] == "right_only", "pos_new"].to_numpy(dtype=np.int64)
-    removed = joined.loc[joined["_merge"] == "left_only", "pos_old"].to_numpy(dtype=np.int64)
-    both = joined[(joined["_merge"] == "both") & (joined["row_old"] != joined["row_new"])]
+    rc.old_rows = len(ha["k1"])
+    found, matched = _join(ha, hb)
+    added = hb["pos"][found < 0]
+    removed = ha["pos"][~matched]
+    both = np.flatnonzero(found >= 0)
+    differ = both[ha["row"][found[both]] != hb["row"][both]]
     rc.added = _sorted_keys(new, added, key_new)
     rc.removed = _sorted_keys(old, removed, key_old)
-    pairs = pd.DataFrame({"pos_old": both["pos_old"].to_numpy(dtype=np.int64),
-                          "pos_new": both["pos_new"].to_numpy(dtype=np.int64)})
+    pairs = pd.DataFrame({"pos_old": ha["pos"][found[differ]].astype(np.int64),
+                          "pos_new": hb["pos"][differ].astype(np.int64)})
     rc.changed = _changed_cells(old, new, pairs, key_new, common) if len(pairs) else []
     if rc.added or rc.removed:
         return "minor"

@@ -297,3 +297,19 @@ def test_columnar_diff_on_real_release_against_edited_copy(tmp_path: Path) -> No
     _ref_data_changes(src, tmp_path / "new.csv", key, want)
     assert got.as_dict() == want.as_dict()
     assert len(got.added) == 1 and len(got.removed) == 2 and len(got.changed) == 1
+
+
+def test_join_of_key_hashes_handles_a_64_bit_collision() -> None:
+    """Keys are matched on both 64-bit halves: the same k1 with another k2 is another key."""
+    import numpy as np
+
+    from opendata.versioning import _join
+
+    u = np.uint64
+    old = {"k1": np.array([1, 5, 5, 9], dtype=u), "k2": np.array([7, 1, 3, 2], dtype=u)}
+    new = {"k1": np.array([5, 5, 8, 9], dtype=u), "k2": np.array([3, 4, 1, 2], dtype=u)}
+    found, matched = _join(old, new)
+    assert found.tolist() == [2, -1, -1, 3]  # (5,3) is old[2], not old[1]; (5,4) and (8,1) new
+    assert matched.tolist() == [False, False, True, True]
+    empty = {"k1": np.zeros(0, dtype=u), "k2": np.zeros(0, dtype=u)}
+    assert _join(empty, new)[0].tolist() == [-1] * 4 and len(_join(new, empty)[0]) == 0
