@@ -71,14 +71,6 @@ def map_text(column: pd.Series, func: Callable[[pd.Series], pd.Series] | Mapping
     return from_codes(codes, out.to_numpy(dtype=object), column.index, column.name)
 
 
-def map_number(column: pd.Series, func: Callable[[pd.Series], pd.Series], dtype: str) -> pd.Series:
-    """Apply a vectorised function to every distinct value; the result column has ``dtype``."""
-    codes, values = codes_values(column)
-    per_value = pd.array(func(values), dtype=dtype)
-    taken = per_value.take(codes, allow_fill=True)
-    return pd.Series(taken, index=column.index, name=column.name)
-
-
 def constant(value: str, index: pd.Index) -> pd.Series:
     """A compact column holding one text in every row."""
     return from_codes(np.zeros(len(index), dtype=np.int8), [value], index)
