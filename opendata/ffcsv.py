@@ -93,10 +93,14 @@ def _csv_member(zf: zipfile.ZipFile, source: str) -> zipfile.ZipInfo:
     return members[0]
 
 
+def _too_big(source: str, info: zipfile.ZipInfo, limit: int) -> TerminalFetchError:
+    return _fail(source, f"the CSV {info.filename} in the ZIP exceeds the decompression limit of "
+                         f"{limit} bytes; raise [settings] max_csv_bytes in the config if the "
+                         "table is really that large, or narrow the selection")
+
+
 def _read_limited(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int, source: str) -> bytes:
-    too_big = _fail(source, f"the CSV {info.filename} in the ZIP exceeds the decompression "
-                            f"limit of {limit} bytes; raise [settings] max_csv_bytes in the "
-                            "config if the table is really that large, or narrow the selection")
+    too_big = _too_big(source, info, limit)
     if info.file_size > limit:
         raise too_big
     with zf.open(info) as fh:
@@ -419,10 +423,7 @@ def _zip_frame(data: bytes, source: str, file: str, limit: int) -> pd.DataFrame:
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
             info = _csv_member(zf, source)
-            too_big = _fail(source, f"the CSV {info.filename} in the ZIP exceeds the decompression "
-                                    f"limit of {limit} bytes; raise [settings] max_csv_bytes in "
-                                    "the config if the table is really that large, or narrow the "
-                                    "selection")
+            too_big = _too_big(source, info, limit)
             if info.file_size > limit:
                 raise too_big
 

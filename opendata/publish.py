@@ -270,8 +270,3 @@ def discard(staged: Staged) -> None:
 def built_rows(build: Build) -> dict[str, int]:
     """Rows per resource of a build: the records its staged CSVs hold (one per row)."""
     return {r.name: len(r.frame) for r in sorted(build.resources, key=lambda r: r.name)}
-
-
-def row_counts(staged: Staged) -> dict[str, int]:
-    """Rows per resource in a staged candidate (CSV records without the header)."""
-    return store.release_rows(staged.path)

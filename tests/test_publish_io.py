@@ -105,7 +105,7 @@ def test_csv_records_counts_records_not_lines(text: str, tmp_path: Path) -> None
 def test_row_counts_of_golden_release(tmp_path: Path) -> None:
     rel = tmp_path / "rel"
     shutil.copytree(GOLDEN / "integration_measures", rel)
-    counts = publish.row_counts(publish.Staged("integration_measures", rel, rel / "datapackage.json"))
+    counts = store.release_rows(rel)
     for name, n in counts.items():
         with (rel / "data" / f"{name}.csv").open(encoding="utf-8", newline="") as fh:
             assert n == sum(1 for _ in csv.DictReader(fh)), name
@@ -155,6 +155,6 @@ def test_built_rows_are_the_records_of_the_staged_csvs(tmp_path: Path) -> None:
         cand = pipeline.candidate(cfg, paths, pkg)
         try:
             counts = publish.built_rows(cand.build)
-            assert counts == publish.row_counts(cand.staged) and sum(counts.values()) > 0
+            assert counts == store.release_rows(cand.staged.path) and sum(counts.values()) > 0
         finally:
             publish.discard(cand.staged)
