@@ -16,6 +16,9 @@ opendata/timings.py):
 2. ``publish``: inputs, build, serialise, validate, diff, release (row counts, README,
    checksums, ZIP, index), site;
 3. a quiet night on the unchanged data: ``fetch --online`` and ``publish`` again;
+3b. served nights (benchmarks/bench_serve.py): `opendata serve --online` on a Prefect server on
+   127.0.0.1 with a fresh data dir, one full run and two quiet runs of the deployment, each
+   timed by Prefect from Pending to Completed (so including the start of the run's process);
 4. frictionless-py (``Package(...).get_resource("protection_seekers").validate()``, foreign keys
    included) in its own process on the published protection_seekers CSV, its first
    ``--frictionless-max`` rows when it is longer (other resources whole).
@@ -47,6 +50,7 @@ sys.path[:0] = [str(REPO), str(REPO / "benchmarks"), str(REPO / "tests")]
 
 import replay_server  # noqa: E402  (tests/replay_server.py)
 from bench_scale import _config, _zip, population_csv, protection_csv  # noqa: E402
+from bench_serve import PrefectServer, served_nights  # noqa: E402
 
 from opendata import store  # noqa: E402
 from opendata.store import csv_records  # noqa: E402
@@ -193,8 +197,9 @@ def _peak(*docs: dict[str, Any]) -> tuple[float, str]:
     return best, where
 
 
-def one(size: int, root: Path, cap: int, env: dict[str, str]) -> dict[str, Any]:
-    """Generate, fetch, publish, quiet night, frictionless: one size."""
+def one(size: int, root: Path, cap: int, env: dict[str, str],
+        prefect: PrefectServer | None) -> dict[str, Any]:
+    """Generate, fetch, publish, quiet night, served nights, frictionless: one size."""
     tag = f"[{size:,} rows]"
     progress(f"{tag} generating the synthetic tables")
     start = time.perf_counter()
@@ -212,6 +217,13 @@ def one(size: int, root: Path, cap: int, env: dict[str, str]) -> dict[str, Any]:
             runs[name] = opendata(command, cfg, data, env, root / f"timings-{name}.json")
             progress(f"{tag}   {sum(runs[name]['seconds'].values()):.1f} s in stages, "
                      f"{runs[name]['process_seconds']:.1f} s as a process")
+        served = None
+        if prefect is not None:
+            progress(f"{tag} opendata serve: a full run, then two quiet runs")
+            served = served_nights(prefect, cfg, root / "served", env, root / "serve.log",
+                                   online=True)
+            progress(f"{tag}   served: full {served['full']['seconds']:.1f} s, quiet "
+                     f"{served['quiet_s']:.2f} s ({served['share']:.0%})")
     finally:
         replay_server.stop(server)
     rel, rows = release_rows(data)
@@ -234,14 +246,24 @@ def one(size: int, root: Path, cap: int, env: dict[str, str]) -> dict[str, Any]:
             "no_change_process_s": round(procs["fetch_again"] + procs["publish_again"], 2),
             "no_change_process_share": (procs["fetch_again"] + procs["publish_again"])
             / (procs["fetch"] + procs["publish"]),
+            "served": served,
             "validate_rows_per_s": round(ours), "frictionless": fric,
             "vs_frictionless": ours / fric["rows_per_s"], "runs": runs}
+
+
+def _served(found: dict[str, Any] | None) -> str:
+    """The served-nights cell: full run, quiet run and its share."""
+    if not found:
+        return "-"
+    return (f"{found['full']['seconds']:.1f} s / {found['quiet_s']:.2f} s ({found['share']:.0%})"
+            + (f", {found['cold_starts']} cold start(s)" if found["cold_starts"] else ""))
 
 
 def table(found: list[dict[str, Any]], cap: int) -> str:
     """The one markdown table."""
     head = ["rows", *(f"{c} s" for c in COLUMNS), "total s", "rows/s", "peak RSS",
-            "no change", "validate rows/s", "frictionless rows/s", "validate ÷ frictionless"]
+            "no change", "served: full / quiet", "validate rows/s", "frictionless rows/s",
+            "validate ÷ frictionless"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---:|" * len(head)]
     for r in found:
         if "error" in r:
@@ -255,6 +277,7 @@ def table(found: list[dict[str, Any]], cap: int) -> str:
                  f"{r['peak_rss_mb'] / 1024:.2f} GB ({r['peak_stage']})",
                  f"{r['no_change_s']:.1f} s ({r['no_change_share']:.0%}); as processes "
                  f"{r['no_change_process_s']:.1f} s ({r['no_change_process_share']:.0%})",
+                 _served(r.get("served")),
                  f"{r['validate_rows_per_s']:,}", f"{fr['rows_per_s']:,}{capped}",
                  f"{r['vs_frictionless']:.0f}×"]
         lines.append("| " + " | ".join(cells) + " |")
@@ -271,6 +294,9 @@ def table(found: list[dict[str, Any]], cap: int) -> str:
         "again + publish, nothing changed): the commands' whole wall time (without interpreter "
         "start) and its share of the full run's; then the same for the two processes as cron "
         "starts them (interpreter start and imports included, about 0.4 s each). "
+        "served: `opendata serve` runs of the deployment on a Prefect server (127.0.0.1), "
+        "full run and the quicker of two quiet runs, each from Pending to Completed as Prefect "
+        "records it (the run's process start included; warm starts, flows/warm.py). "
         "validate rows/s: all rows of the package "
         "/ validate stage; frictionless: frictionless-py validating protection_seekers "
         f"(foreign keys included; at most {cap:,} rows) in its own process.",
@@ -286,6 +312,7 @@ def main() -> int:
     ap.add_argument("--frictionless-max", type=int, default=100_000,
                     help="frictionless-py validates at most this many rows (~10 k rows/s)")
     ap.add_argument("--keep", action="store_true", help="keep the work folder (printed)")
+    ap.add_argument("--no-serve", action="store_true", help="skip the served nights")
     ap.add_argument("--results", type=Path, default=RESULTS, help=f"default {RESULTS}")
     ns = ap.parse_args()
     sizes = [int(s.replace("_", "")) for s in ns.sizes.split(",") if s.strip()]
@@ -295,16 +322,19 @@ def main() -> int:
     for key in [k for k in env if k.endswith(("_TOKEN", "_USERNAME", "_PASSWORD"))]:
         env.pop(key)  # never send real credentials to the local server
     found = []
+    prefect = None if ns.no_serve else PrefectServer(work / "prefect-server", env)
     try:
         for size in sizes:
             try:
-                found.append(one(size, work / str(size), ns.frictionless_max, env))
+                found.append(one(size, work / str(size), ns.frictionless_max, env, prefect))
             except RuntimeError as exc:
                 progress(f"[{size:,} rows] {exc}")
                 found.append({"size": size, "error": str(exc)})
             if not ns.keep:
                 shutil.rmtree(work / str(size), ignore_errors=True)
     finally:
+        if prefect is not None:
+            prefect.stop()
         if not ns.keep:
             shutil.rmtree(work, ignore_errors=True)
         else:

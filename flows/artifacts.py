@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextvars
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
@@ -36,16 +39,31 @@ def _release_md(result: Any, cfg: Config) -> str:
     return "\n".join(lines)
 
 
+def _in_context(ctx: contextvars.Context, fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn`` run inside ``ctx`` (a thread does not inherit the flow run's context)."""
+    return lambda **kw: ctx.run(fn, **kw)
+
+
 def publish_artifacts(result: Any, cfg: Config) -> None:
-    """Validation summary, row counts, release notes and source freshness."""
-    create_markdown_artifact(key="validation-summary", markdown=_validation_md(result),
-                             description="Validation errors, warnings and row counts")
+    """Validation summary, row counts, release notes and source freshness (sent at once: each
+    is one request to the Prefect API)."""
     rows = [{"package": o.package, "resource": name, "rows": n,
              "version": o.version or o.previous or ""}
             for o in result.outcomes for name, n in sorted(o.row_counts.items())]
-    create_table_artifact(key="row-counts", table=rows, description="Rows per resource")
-    create_markdown_artifact(key="release-notes", markdown=_release_md(result, cfg),
-                             description="What this run published")
     fresh = [{"source": f.source, "snapshot": f.snapshot.name if f.snapshot else "",
               "new_content": f.changed, "mode": f.mode, "note": f.note} for f in result.fetched]
-    create_table_artifact(key="source-freshness", table=fresh, description="Snapshot per source")
+    calls: list[tuple[Callable[..., Any], dict[str, Any]]] = [
+        (create_markdown_artifact, {"key": "validation-summary", "markdown": _validation_md(result),
+                                    "description": "Validation errors, warnings and row counts"}),
+        (create_table_artifact, {"key": "row-counts", "table": rows,
+                                 "description": "Rows per resource"}),
+        (create_markdown_artifact, {"key": "release-notes", "markdown": _release_md(result, cfg),
+                                    "description": "What this run published"}),
+        (create_table_artifact, {"key": "source-freshness", "table": fresh,
+                                 "description": "Snapshot per source"}),
+    ]
+    with ThreadPoolExecutor(max_workers=len(calls), thread_name_prefix="artifacts") as pool:
+        # each call in a copy of this context: the artifact belongs to the current flow run
+        done = [pool.submit(_in_context(contextvars.copy_context(), fn), **kw) for fn, kw in calls]
+        for future in done:
+            future.result()

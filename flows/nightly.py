@@ -42,7 +42,7 @@ def transient_only(task_: Task[Any, Any], task_run: TaskRun, state: State[Any]) 
 
 
 @task(name="fetch", task_run_name="fetch-{source_id}", retries=2, retry_delay_seconds=[30, 120],
-      retry_condition_fn=transient_only, timeout_seconds=3600, cache_policy=NO_CACHE)
+      retry_condition_fn=transient_only, cache_policy=NO_CACHE)
 def fetch_task(source_id: str, data_dir: str, config_path: str, online: bool,
                deadline: float | None = None, full: bool = False) -> dict[str, Any]:
     """Fetch one source and snapshot it if its content changed (by ``deadline``, epoch seconds;
@@ -91,11 +91,15 @@ def _no_retry_past(deadline: float | None, cfg: config_mod.Config, exc: Transien
 
 
 def task_retries(cfg: config_mod.Config) -> dict[str, Any]:
-    """Task-level retries of a fetch (on top of the HTTP retries), from [settings]."""
+    """Task-level retries of a fetch (on top of the HTTP retries), from [settings].
+
+    No Prefect task timeout: tasks run in worker threads, where Prefect cannot interrupt them
+    (it only warns, on every task run). Each fetch is bounded by its source deadline instead,
+    which the HTTP client enforces on every request.
+    """
     delays = cfg.settings.get("task_retry_delays", [30, 120])
     return {"retries": int(cfg.settings.get("task_retries", len(delays))),
-            "retry_delay_seconds": [float(d) for d in delays] or 0,
-            "timeout_seconds": float(cfg.settings.get("task_timeout", 3600))}
+            "retry_delay_seconds": [float(d) for d in delays] or 0}
 
 
 def load_config(config_path: str, base_url: str = "") -> config_mod.Config:
@@ -106,7 +110,7 @@ def load_config(config_path: str, base_url: str = "") -> config_mod.Config:
     return cfg
 
 
-@task(name="validate-and-publish", timeout_seconds=3600, cache_policy=NO_CACHE)
+@task(name="validate-and-publish", cache_policy=NO_CACHE)
 def publish_task(data_dir: str, config_path: str, dry_run: bool, run_id: str,
                  base_url: str = "", allow_mass_removal: bool = False) -> pipeline.RunResult:
     """Validate every package and publish them only if all are valid."""

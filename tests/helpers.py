@@ -7,15 +7,19 @@ import hashlib
 import importlib.util
 import os
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -120,3 +124,45 @@ def serve_folder(folder: Path) -> Iterator[str]:
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def stop_group(proc: subprocess.Popen[bytes]) -> None:
+    """Terminate a process group started with start_new_session (the process and its children)."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+
+
+def wait_for(check: Callable[[], Any], timeout: float, what: str,
+             proc: subprocess.Popen[bytes] | None = None, log: Path | None = None,
+             every: float = 0.5) -> Any:
+    """Poll ``check`` until it returns something true; an HTTP error counts as not yet. Raises
+    RuntimeError (with the log's tail) when ``proc`` ends first or after ``timeout`` seconds."""
+    import httpx
+
+    def tail() -> str:
+        return log.read_text(encoding="utf-8", errors="replace")[-3000:] if log else ""
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"{what}: the process ended (exit {proc.returncode}):\n{tail()}")
+        try:
+            found = check()
+        except httpx.HTTPError:
+            found = None
+        if found:
+            return found
+        time.sleep(every)
+    raise RuntimeError(f"{what}: not within {timeout:.0f} s:\n{tail()}")

@@ -5,11 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,7 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
-from helpers import REPO, copy_raw
+from helpers import REPO, copy_raw, free_port, stop_group, wait_for
 from pytest_httpserver import HTTPServer
 
 from opendata import config as config_mod
@@ -59,23 +56,6 @@ def test_cron_and_timezone_are_configurable() -> None:
 
 # --- end to end: a real Prefect server and `opendata serve` --------------------------------------
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    """Terminate a process group this test started (the process and its children)."""
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
-
-
 def _env(home: Path, api: str | None = None) -> dict[str, str]:
     env = dict(os.environ, PREFECT_HOME=str(home), PREFECT_SERVER_ANALYTICS_ENABLED="false",
                PREFECT_UI_ENABLED="false", PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS="5",
@@ -84,26 +64,11 @@ def _env(home: Path, api: str | None = None) -> dict[str, str]:
     return env | ({"PREFECT_API_URL": api} if api else {})
 
 
-def _wait(check: Any, timeout: float, what: str, proc: subprocess.Popen[bytes], log: Path) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"{what}: process ended ({proc.returncode}):\n{log.read_text()[-3000:]}")
-        try:
-            found = check()
-        except httpx.HTTPError:
-            found = None
-        if found:
-            return found
-        time.sleep(1)
-    pytest.fail(f"{what}: not within {timeout} s:\n{log.read_text()[-3000:]}")
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     """`prefect server start` on a free port with its own PREFECT_HOME; yields the API URL."""
     home = tmp_path_factory.mktemp("prefect-home")
-    port = _free_port()
+    port = free_port()
     log = home / "server.log"
     with log.open("wb") as out:
         proc = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host",
@@ -111,11 +76,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
                                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     api = f"http://127.0.0.1:{port}/api"
     try:
-        _wait(lambda: httpx.get(f"{api}/health", timeout=2).status_code == 200, 120,
+        wait_for(lambda: httpx.get(f"{api}/health", timeout=2).status_code == 200, 120,
               "prefect server health", proc, log)
         yield api, home
     finally:
-        _stop(proc)
+        stop_group(proc)
 
 
 def _completed_nightly_runs(api: str) -> list[dict[str, Any]]:
@@ -140,10 +105,10 @@ def test_serve_runs_on_schedule_and_publishes(server: tuple[str, Path], tmp_path
                                 env=_env(home, api) | {"OPENDATA_WEBHOOK_URL": httpserver.url_for("/hook")},
                                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        runs = _wait(lambda: _completed_nightly_runs(api), 240, "a completed scheduled run", proc, log)
+        runs = wait_for(lambda: _completed_nightly_runs(api), 240, "a completed scheduled run", proc, log)
         dep = httpx.get(f"{api}/deployments/name/nightly/nightly", timeout=5).json()
     finally:
-        _stop(proc)
+        stop_group(proc)
     assert runs[0]["auto_scheduled"] is True  # created by the schedule, not triggered by hand
     sched = dep["schedules"][0]["schedule"]
     assert sched["cron"] == "* * * * *" and sched["timezone"] == "Europe/Berlin"
@@ -151,6 +116,9 @@ def test_serve_runs_on_schedule_and_publishes(server: tuple[str, Path], tmp_path
     for pkg in ("integration_measures", "integration_statistics"):
         assert (data / "published" / pkg / "latest" / "datapackage.json").is_file()
     assert '"outcome": "success"' in (data / "state" / "runs.jsonl").read_text()
+    served = log.read_text(encoding="utf-8", errors="replace")
+    assert "started in the ready process" in served  # a warm start (flows/warm.py)
+    assert "no ready process" not in served and "Timeout of" not in served
     events = [json.loads(req.get_data(as_text=True)) for req, _ in httpserver.log]
     assert {(e["event"], e["package"], e["version"]) for e in events} == {
         ("release", "integration_measures", "1.0.0"), ("release", "integration_statistics", "1.0.0")}
@@ -199,3 +167,31 @@ def test_prefect_yaml_matches_serve() -> None:
     from flows.nightly import nightly
 
     assert set(dep["parameters"]) <= set(nightly.parameters.properties)
+
+
+@pytest.mark.slow
+def test_warm_start_runs_prefects_own_payload(server: tuple[str, Path], tmp_path: Path) -> None:
+    """Prefect builds the run's payload as always; the ready child runs it, already imported."""
+    import warm_probe
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from flows.warm import WarmStarter
+
+    api, _ = server
+    starter = WarmStarter(preload=("colorsys",))
+    starter.prepare()
+    assert starter.child is not None
+    ready = starter.child.process.pid
+    out = tmp_path / "where.json"
+    try:
+        with temporary_settings(updates={PREFECT_API_URL: api}):
+            process = starter.run_flow_in_subprocess(warm_probe.probe, parameters={"path": str(out)})
+        process.join(timeout=180)
+    finally:
+        starter.close()
+    assert process.exitcode == 0
+    assert (starter.warm_runs, starter.cold_runs) == (1, 0)
+    assert json.loads(out.read_text(encoding="utf-8")) == {"pid": ready, "preloaded": True}
+    body = {"flows": {"name": {"any_": ["warm-probe"]}}}
+    runs = httpx.post(f"{api}/flow_runs/filter", json=body, timeout=10).json()
+    assert [r["state"]["type"] for r in runs] == ["COMPLETED"]
