@@ -28,7 +28,7 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from opendata import places, snapshot  # noqa: E402
+from opendata import canonical, places, snapshot  # noqa: E402
 
 OUT = REPO / "benchmarks" / "results" / "scale"
 STATUS = ["SCHUTZST-OF", "SCHUTZST-AK-1", "SCHUTZST-X", "SCHUTZST-AK-2", "AUSRPFL-1"]
@@ -122,7 +122,7 @@ def _store(data: Path, source: str, table: str, member: str, csv: bytes) -> None
     files = [snapshot.FetchedFile("data.zip", raw, "synthetic:bench_scale", "data",
                                   {"name": table}, 200, {"Content-Type": "application/zip"})]
     snapshot.store(data / "raw" / source, source, "genesis", files,
-                   snapshot.canonical_csv_sha256(csv), note="SYNTHETIC (BEISPIEL) benchmark data")
+                   canonical.canonical_csv_sha256(csv), note="SYNTHETIC (BEISPIEL) benchmark data")
 
 
 def run(rows: int) -> None:

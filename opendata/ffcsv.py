@@ -8,7 +8,7 @@ import logging
 import re
 import zipfile
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import date
 from typing import IO, Any
 
@@ -99,23 +99,25 @@ def _too_big(source: str, info: zipfile.ZipInfo, limit: int) -> TerminalFetchErr
                          "table is really that large, or narrow the selection")
 
 
-def _read_limited(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int, source: str) -> bytes:
-    too_big = _too_big(source, info, limit)
-    if info.file_size > limit:
-        raise too_big
-    with zf.open(info) as fh:
-        out = fh.read(limit + 1)
-    if len(out) > limit:
-        raise too_big
-    return out
-
-
 def extract_csv(data: bytes, *, source: str, limit: int = MAX_CSV_BYTES) -> bytes:
-    """The raw bytes of the single CSV inside a GENESIS ZIP (TerminalFetchError if unusable)."""
+    """The raw bytes of the single CSV inside a GENESIS ZIP, whole (TerminalFetchError if
+    unusable); `csv_blocks` gives them block by block."""
+    if not is_zip(data):
+        raise _broken_zip(source, data, zipfile.BadZipFile("File is not a zip file"))
+    return b"".join(csv_blocks(data, source=source, limit=limit))
+
+
+def csv_blocks(data: bytes, *, source: str, limit: int = MAX_CSV_BYTES,
+               block: int = 1 << 24) -> Iterator[bytes]:
+    """The CSV of a GENESIS ZIP in decompressed blocks (at most ``limit`` bytes in all, never
+    held whole); plain CSV bytes as they are. Faults as in `extract_csv`."""
+    if not (is_zip(data) or data[:2] == b"PK"):
+        yield data
+        return
     try:
-        with zipfile.ZipFile(io.BytesIO(data)) as zf:
-            info = _csv_member(zf, source)
-            return _read_limited(zf, info, limit, source)
+        with zipfile.ZipFile(io.BytesIO(data)) as zf, _member(zf, data, source, limit)() as fh:
+            while chunk := fh.read(block):
+                yield chunk
     except ZIP_FAULTS as exc:
         raise _broken_zip(source, data, exc) from None
 
@@ -418,19 +420,25 @@ def language_of(data: bytes) -> str:
     return m.group(1).lower() if m else ""
 
 
+def _member(zf: zipfile.ZipFile, data: bytes, source: str, limit: int) -> Callable[[], IO[bytes]]:
+    """An opener of the ZIP's CSV member as a stream of at most ``limit`` bytes whose faults are
+    clear errors; a member that says it is larger is refused at once."""
+    info = _csv_member(zf, source)
+    too_big = _too_big(source, info, limit)
+    if info.file_size > limit:
+        raise too_big
+
+    def opener() -> IO[bytes]:
+        return _Limited(zf.open(info), limit, too_big,  # type: ignore[return-value]
+                        lambda exc: _broken_zip(source, data, exc))
+    return opener
+
+
 def _zip_frame(data: bytes, source: str, file: str, limit: int) -> pd.DataFrame:
     """The frame of the single CSV of a GENESIS ZIP, decompressed as it is parsed."""
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
-            info = _csv_member(zf, source)
-            too_big = _too_big(source, info, limit)
-            if info.file_size > limit:
-                raise too_big
-
-            def member() -> IO[bytes]:
-                return _Limited(zf.open(info), limit, too_big,  # type: ignore[return-value]
-                                lambda exc: _broken_zip(source, data, exc))
-            return _frame(member, source, file)
+            return _frame(_member(zf, data, source, limit), source, file)
     except ZIP_FAULTS as exc:
         raise _broken_zip(source, data, exc) from None
 

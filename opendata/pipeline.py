@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from opendata import publish, snapshot, store, timings
+from opendata import canonical, publish, snapshot, store, timings
 from opendata.config import Config, SourceConfig
 from opendata.errors import (
     InputError,
@@ -155,7 +155,8 @@ def _fetch_source(src: SourceConfig, config: Config, paths: Paths, *, online: bo
     last = snapshot.verify(found[-1]) if found else None
     kwargs: dict[str, Any] = {"policy": policy(config, deadline)}
     if src.kind == "genesis":
-        kwargs["diag_dir"] = paths.state / "failed"
+        kwargs["diag_dir"], kwargs["tmp_dir"] = paths.state / "failed", paths.tmp
+        canonical.clean_runs(paths.tmp, src.id)  # what an interrupted fetch left
         if last is not None and not full and _recheckable(config, paths, last):
             kwargs["previous"], kwargs["confirmed"] = last, _download_record(paths, src.id)
     fetched = kind.fetch(src, config, **kwargs)

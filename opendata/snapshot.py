@@ -7,108 +7,20 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from opendata.errors import SnapshotError
 
 MANIFEST = "manifest.json"
 TS_FORMAT = "%Y%m%dT%H%M%SZ"
-BOM = b"\xef\xbb\xbf"
-_NUL_FOR_LF = bytes.maketrans(b"\n", b"\0")
-_SCAN_BYTES = 1 << 24  # numpy scans of a CSV go block by block: a bounded temporary
-_TAKE_ROWS = 1 << 16  # sorted lines are hashed in chunks of this many
 
 
 def sha256_bytes(data: bytes) -> str:
     """Hex sha256 of bytes."""
     return hashlib.sha256(data).hexdigest()
-
-
-def canonical_csv_sha256(csv: bytes) -> str:
-    """Hex sha256 of a CSV's canonical form: header, then the data lines sorted bytewise.
-
-    A UTF-8 BOM, CR before LF and empty lines are dropped first. Two answers holding the same
-    rows in a different order (the Regionaldatenbank does this) get the same hash. The lines are
-    sorted by pyarrow as offsets into the CSV's bytes, never as one Python object per line.
-    """
-    data, start = csv, 3 if csv.startswith(BOM) else 0
-    ends = _line_ends(data, start)
-    if not _canonical_text(data, start, ends):
-        data, start = _normalised(data[start:]), 0
-        ends = _line_ends(data, start)
-    if not len(ends):
-        return hashlib.sha256(b"\n").hexdigest()
-    digest = hashlib.sha256(memoryview(data)[start:ends[0] + 1])
-    if len(ends) > 1:
-        for chunk in _sorted_lines(data, int(ends[0]) + 1, ends[1:]):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _canonical_text(data: bytes, start: int, ends: Any) -> bool:
-    """Whether ``data[start:]`` (LFs at ``ends``) is already canonical text: every line ends in
-    LF, none is empty, none ends in CR."""
-    if not len(ends):
-        return len(data) == start
-    view = np.frombuffer(data, dtype=np.uint8)
-    return bool(ends[-1] == len(data) - 1 and ends[0] > start and (np.diff(ends) > 1).all()
-                and not (view[ends - 1] == 13).any())
-
-
-def _normalised(text: bytes) -> bytes:
-    """``text`` without CR before LF and without empty lines, ending in LF unless empty."""
-    text = text.replace(b"\r\n", b"\n")
-    while b"\n\n" in text:  # each pass at least halves every run of empty lines
-        text = text.replace(b"\n\n", b"\n")
-    text = text.removeprefix(b"\n")
-    return text if not text or text.endswith(b"\n") else text + b"\n"
-
-
-def _line_ends(data: bytes, start: int) -> Any:
-    """Positions of LF in ``data[start:]`` (int64), found block by block."""
-    view = np.frombuffer(data, dtype=np.uint8)
-    found = [np.flatnonzero(view[i:i + _SCAN_BYTES] == 10) + i
-             for i in range(start, len(data), _SCAN_BYTES)]
-    return np.concatenate(found) if found else np.empty(0, np.int64)
-
-
-def _has_control(data: bytes, start: int) -> bool:
-    """Whether ``data[start:]`` holds a byte below LF (TAB, NUL, ...)."""
-    view = np.frombuffer(data, dtype=np.uint8)
-    return any(bool((view[i:i + _SCAN_BYTES] < 10).any())
-               for i in range(start, len(data), _SCAN_BYTES))
-
-
-def _sorted_lines(data: bytes, head: int, ends: Any) -> Iterator[memoryview]:
-    """The data lines (from ``head``, each ending at its LF in ``ends``) sorted bytewise as lines
-    without their LF, as byte chunks of many lines, each line with its LF.
-
-    Sorting "line\\n" differs from sorting "line" only where a line continues another one with
-    a byte below LF; when the data holds such bytes the sort keys end in NUL instead of LF (a
-    line plus NUL sorts like the line)."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    rows = len(ends)
-    offsets = pa.py_buffer(np.concatenate(([head], ends + 1)).astype(np.int64))
-    lines = pa.LargeBinaryArray.from_buffers(pa.large_binary(), rows,
-                                             [None, offsets, pa.py_buffer(data)])
-    keys = lines
-    if _has_control(data, head):
-        nul_ended = pa.py_buffer(data.translate(_NUL_FOR_LF))
-        keys = pa.LargeBinaryArray.from_buffers(pa.large_binary(), rows, [None, offsets, nul_ended])
-    order = pc.array_sort_indices(keys)
-    del keys
-    for i in range(0, rows, _TAKE_ROWS):
-        part = lines.take(order[i:i + _TAKE_ROWS])
-        bounds = np.frombuffer(part.buffers()[1], np.int64)[part.offset:part.offset + len(part) + 1]
-        yield memoryview(part.buffers()[2])[bounds[0]:bounds[-1]]
 
 
 def sha256_file(path: Path) -> str:

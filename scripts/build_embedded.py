@@ -37,7 +37,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from opendata import snapshot  # noqa: E402
+from opendata import canonical, snapshot  # noqa: E402
 from opendata.config import Config, SourceConfig, load  # noqa: E402
 from opendata.paths import Paths  # noqa: E402  (type of config.paths())
 
@@ -150,7 +150,7 @@ def genesis_files(source: SourceConfig, table_dir: Path) -> tuple[list[snapshot.
             f"response recorded on {recorded:%Y-%m-%d} in ../shared/genesis/{source.table} "
             f"({data['body']}, {name}); header, column order and row order as recorded; "
             "metadata.json re-serialised from the recorded metadata/table response")
-    return files, snapshot.canonical_csv_sha256(csv_bytes), recorded, note
+    return files, canonical.canonical_csv_sha256(csv_bytes), recorded, note
 
 
 def build_genesis(source: SourceConfig, shared: Path, paths: Paths) -> Path | None:

@@ -10,7 +10,7 @@ from types import ModuleType
 
 from helpers import load_script
 
-from opendata import snapshot
+from opendata import canonical, snapshot
 from opendata.config import load
 from opendata.ffcsv import read_ffcsv
 from opendata.paths import REPO_ROOT, Paths
@@ -35,7 +35,7 @@ def test_committed_snapshots_hold_only_configured_regions() -> None:
             csv_bytes = zf.read(info)
         assert info.date_time == (1980, 1, 1, 0, 0, 0)
         assert csv_bytes.startswith(b"\xef\xbb\xbf") and b"\r" not in csv_bytes
-        assert snap.content_sha256 == snapshot.canonical_csv_sha256(csv_bytes)
+        assert snap.content_sha256 == canonical.canonical_csv_sha256(csv_bytes)
         keys = set(read_ffcsv(data, source=source.id)["dim1_code"])
         assert keys and keys <= set(source.params["regionalkey"]), source.id
         assert "filtered by scripts/build_embedded.py" in snap.manifest["note"]

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from opendata.errors import InputError, TerminalFetchError
-from opendata.ffcsv import MARKERS, extract_csv, parse_values, read_ffcsv
+from opendata.ffcsv import MARKERS, csv_blocks, extract_csv, parse_values, read_ffcsv
 
 FIX = Path(__file__).parent / "fixtures" / "ffcsv"
 LAYOUT_1 = ["statistics_code", "statistics_label", "time_code", "time_label", "time", "reference_date",
@@ -277,7 +277,20 @@ def test_a_member_cut_off_mid_stream_is_terminal() -> None:
         read_ffcsv(_cut_member(), source="s")
 
 
-def test_extract_of_a_member_cut_off_mid_stream_is_terminal() -> None:
-    """The fetch path (whole CSV for the content hash) fails the same clear way."""
+def test_blocks_of_a_member_cut_off_mid_stream_are_terminal() -> None:
+    """The fetch path (the content hash, block by block) fails the same clear way."""
+    with pytest.raises(TerminalFetchError, match="truncated or invalid ZIP"):
+        list(csv_blocks(_cut_member(), source="s", block=1 << 10))
     with pytest.raises(TerminalFetchError, match="truncated or invalid ZIP"):
         extract_csv(_cut_member(), source="s")
+
+
+def test_csv_blocks_join_to_the_member() -> None:
+    raw = (FIX / "12411-01-01-4_excerpt_de_flat.csv").read_bytes()
+    parts = list(csv_blocks(zipped(raw), source="s", block=100))
+    assert b"".join(parts) == raw and max(map(len, parts)) <= 100 and len(parts) > 3
+    assert list(csv_blocks(raw, source="s")) == [raw]  # plain CSV bytes as they are
+    with pytest.raises(TerminalFetchError, match="exceeds the decompression limit of 100 bytes"):
+        list(csv_blocks(zipped(raw), source="s", limit=100))
+    with pytest.raises(TerminalFetchError, match="truncated or invalid ZIP"):
+        extract_csv(raw, source="s")  # not a ZIP

@@ -12,11 +12,13 @@ from pathlib import Path
 import pytest
 from replay_server import Fault, Replay, count
 
+from opendata import canonical
+from opendata.canonical import canonical_csv_sha256
 from opendata.config import ApiConfig, Config, PackageConfig, SourceConfig
 from opendata.errors import InputError, TerminalFetchError, TransientFetchError
 from opendata.ffcsv import extract_csv, read_ffcsv
 from opendata.http import RetryPolicy
-from opendata.snapshot import canonical_csv_sha256, store
+from opendata.snapshot import store
 from opendata.sources import genesis
 
 pytestmark = pytest.mark.shared
@@ -84,6 +86,21 @@ def test_every_recorded_table(replay: Replay, table: str, api: str, params: dict
     match = (df[[f"dim{i}_code" for i in range(1, len(codes) + 1)]] == list(codes)).all(axis=1)
     assert df.loc[match, "value"].tolist() == [value]
     assert ("value_q" in df.columns) and (df["value_q"].ne("").any() == (params.get("quality") == "on"))
+
+
+def test_large_answer_hashed_in_sorted_runs(replay: Replay, tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """An answer larger than RUN_BYTES is hashed in sorted runs on disk: the same hash as in
+    memory, and the runs are gone afterwards."""
+    monkeypatch.setattr(canonical, "RUN_BYTES", 1 << 12)
+    monkeypatch.setattr(canonical, "MERGE_BYTES", 1 << 10)
+    table, api, params = TABLES[0][:3]
+    got = genesis.fetch(make_source(table, api, **params), make_config(replay), policy=POLICY,
+                        sleep=Sleeps(), tmp_dir=tmp_path / "tmp")
+    csv = extract_csv(got.files[0].content, source="t")
+    assert len(csv) > 4 * (1 << 12)  # several runs
+    assert got.content_sha256 == canonical_csv_sha256(csv)
+    assert list((tmp_path / "tmp").iterdir()) == []
 
 
 def test_job_flow_replays_all_polls(replay: Replay, shared: Path) -> None:

@@ -23,12 +23,13 @@ import pandas as pd
 import requests
 
 from opendata import places, secrets
+from opendata.canonical import canonical_csv_sha256_blocks, run_prefix
 from opendata.config import Config, SourceConfig
 from opendata.errors import InputError, SnapshotError, TerminalFetchError, TransientFetchError
-from opendata.ffcsv import MAX_CSV_BYTES, csv_name, extract_csv, is_zip, read_ffcsv
+from opendata.ffcsv import MAX_CSV_BYTES, csv_blocks, csv_name, is_zip, read_ffcsv
 from opendata.frames import distinct
 from opendata.http import RetryPolicy, request
-from opendata.snapshot import FetchedFile, Snapshot, canonical_csv_sha256, dump_json
+from opendata.snapshot import FetchedFile, Snapshot, dump_json
 from opendata.sources import Fetched
 
 log = logging.getLogger(__name__)
@@ -270,15 +271,20 @@ def keep_failed(diag_dir: Path, source: str, resp: requests.Response, error: str
     return folder
 
 
-def _data_file(ctx: Context, resp: requests.Response, form: dict[str, str]) -> tuple[FetchedFile, str]:
+def _data_file(ctx: Context, resp: requests.Response, form: dict[str, str],
+               tmp_dir: Path | None = None) -> tuple[FetchedFile, str]:
+    """The data file and its content hash, taken as the CSV is decompressed (a large table is
+    sorted in runs in ``tmp_dir``, never held whole)."""
     limit = int(ctx.setting("max_csv_bytes", MAX_CSV_BYTES))
+    blocks = csv_blocks(resp.content, source=ctx.source.id, limit=limit) \
+        if _kind(resp) == "zip" else iter([resp.content])
     try:
-        csv = extract_csv(resp.content, source=ctx.source.id, limit=limit) if _kind(resp) == "zip" \
-            else resp.content
+        content_sha = canonical_csv_sha256_blocks(blocks, tmp_dir,
+                                                  prefix=run_prefix(ctx.source.id))
     except TerminalFetchError as exc:
         raise _BodyError(ctx.source.id, fault_detail(exc), resp) from None
     name = "data.zip" if _kind(resp) == "zip" else "data.csv"
-    return _file(name, "data", resp.content, resp, form), canonical_csv_sha256(csv)
+    return _file(name, "data", resp.content, resp, form), content_sha
 
 
 def language(source: SourceConfig) -> str:
@@ -363,7 +369,7 @@ def checked_frame(data: bytes, source: SourceConfig, metadata: dict[str, Any]) -
 def fetch(source: SourceConfig, config: Config, *, policy: RetryPolicy,
           sess: requests.Session | None = None, sleep: Callable[[float], None] = time.sleep,
           diag_dir: Path | None = None, previous: Snapshot | None = None,
-          confirmed: dict[str, Any] | None = None) -> Fetched:
+          confirmed: dict[str, Any] | None = None, tmp_dir: Path | None = None) -> Fetched:
     """Download one GENESIS table as ffcsv (following jobs) plus its metadata; check its content.
 
     With ``previous`` (a snapshot still within recheck_days) the metadata is asked first, and
@@ -380,7 +386,7 @@ def fetch(source: SourceConfig, config: Config, *, policy: RetryPolicy,
                     meta_file, form_params(source))}, confirmed):
                 return Fetched([], previous.content_sha256, meta, not_downloaded=same)
         resp, form, _ = _download(ctx)
-        data, content_sha = _data_file(ctx, resp, form)
+        data, content_sha = _data_file(ctx, resp, form, tmp_dir)
         if previous is None:
             meta_file, meta = _metadata(ctx)
         meta["request"] = request_of(meta_file, form_params(source))
