@@ -114,20 +114,18 @@ def _taken(lines: Any, order: Any) -> Iterator[memoryview]:
         yield memoryview(part.buffers()[2])[bounds[0]:bounds[-1]]
 
 
-def _needs_normalising(text: bytes) -> bool:
-    """Whether line-aligned ``text`` (ending in LF) holds an empty line or a CR before LF."""
-    return text.startswith(b"\n") or b"\n\n" in text or b"\r\n" in text
-
-
-def _lines_array(data: bytes) -> tuple[Any, Any]:
-    """Canonical ``data`` (lines ending in LF) as pyarrow lines with their LF, and sort keys
-    (the same lines ending in NUL, which sort like the lines without LF)."""
+def _lines_array(data: bytes, nul_keys: bool) -> tuple[Any, Any]:
+    """Canonical ``data`` (lines ending in LF) as pyarrow lines with their LF, and their sort
+    keys: the lines themselves, or (``nul_keys``, when the table holds bytes below LF) the lines
+    ending in NUL, which sort like the lines without LF."""
     import pyarrow as pa
 
     ends = _line_ends(data, 0)
     offsets = pa.py_buffer(np.concatenate(([0], ends + 1)).astype(np.int64))
     lines = pa.LargeBinaryArray.from_buffers(pa.large_binary(), len(ends),
                                              [None, offsets, pa.py_buffer(data)])
+    if not nul_keys:
+        return lines, lines
     keys = pa.LargeBinaryArray.from_buffers(pa.large_binary(), len(ends),
                                             [None, offsets, pa.py_buffer(data.translate(_NUL_FOR_LF))])
     return lines, keys
@@ -136,8 +134,8 @@ def _lines_array(data: bytes) -> tuple[Any, Any]:
 class _Run:
     """One sorted run file, read in blocks of whole lines."""
 
-    def __init__(self, path: Path) -> None:
-        self.fh = path.open("rb")
+    def __init__(self, path: Path, nul_keys: bool) -> None:
+        self.fh, self.nul_keys = path.open("rb"), nul_keys
         self.carry, self.done = b"", False
         self.lines: Any = None
         self.keys: Any = None
@@ -155,7 +153,7 @@ class _Run:
             else:
                 cut = data.rfind(b"\n") + 1
                 data, self.carry = data[:cut], data[cut:]
-        self.lines, self.keys = _lines_array(data)
+        self.lines, self.keys = _lines_array(data, self.nul_keys)
 
     def upto(self, fence: bytes) -> int:
         """How many of the lines in hand sort at or before the key ``fence``."""
@@ -169,14 +167,14 @@ class _Run:
             self.load()
 
 
-def _merged(runs: list[Path]) -> Iterator[memoryview]:
+def _merged(runs: list[Path], nul_keys: bool) -> Iterator[memoryview]:
     """The lines of sorted runs in one sorted order, as byte chunks: each round takes, from
     every run, the lines up to the smallest last key among the runs that have more to read,
     sorts them together and passes them on (no per-line Python)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    readers = [_Run(p) for p in runs]
+    readers = [_Run(p, nul_keys) for p in runs]
     while active := [r for r in readers if len(r.lines)]:
         open_ = [r for r in active if not r.done]
         fence = min(r.keys[-1].as_py() for r in open_) if open_ else None
@@ -212,8 +210,9 @@ class CanonicalHash:
         self.tmp_dir, self.run_bytes, self.prefix = tmp_dir, run_bytes or RUN_BYTES, prefix
         self.carry, self.started = b"", False
         self.header: bytes | None = None
-        self.parts: list[bytes] = []
+        self.parts: list[tuple[bytes, Any]] = []  # normalised data lines and their LF positions
         self.size = 0
+        self.control = False  # whether a data line holds a byte below LF
         self.runs: list[Path] = []
         self.folder: Path | None = None
 
@@ -232,16 +231,27 @@ class CanonicalHash:
 
     def _lines(self, text: bytes, normalised: bool = False) -> None:
         """Line-aligned text: normalised (once), its first line the header, the rest sorted."""
-        if not normalised and _needs_normalising(text):
+        ends = _line_ends(text, 0)
+        if not normalised and len(ends) and not _canonical_text(text, 0, ends):
             text = _normalised(text)
-        if self.header is None and text:
-            first = text.index(b"\n") + 1
-            self.header, text = text[:first], text[first:]
-        if text:
-            self.parts.append(text)
+            ends = _line_ends(text, 0)
+        if self.header is None and len(ends):
+            first = int(ends[0]) + 1
+            self.header, text, ends = text[:first], text[first:], ends[1:] - first
+        if len(ends):
+            self.control = self.control or _has_control(text, 0)
+            self.parts.append((text, ends))
             self.size += len(text)
             if self.size >= self.run_bytes:
                 self._spill()
+
+    def _joined(self) -> tuple[bytes, Any]:
+        """The lines in hand as one text and its line ends; none are kept."""
+        parts, self.parts, self.size = self.parts, [], 0
+        bases = np.cumsum([0] + [len(t) for t, _ in parts])
+        ends = np.concatenate([e + b for (_, e), b in zip(parts, bases, strict=False)]) \
+            if parts else np.empty(0, np.int64)
+        return b"".join(t for t, _ in parts), ends
 
     def _spill(self) -> None:
         """Sort the lines in hand into a run file."""
@@ -249,10 +259,10 @@ class CanonicalHash:
             if self.tmp_dir is not None:
                 self.tmp_dir.mkdir(parents=True, exist_ok=True)
             self.folder = Path(tempfile.mkdtemp(prefix=self.prefix, dir=self.tmp_dir))
-        data, self.parts, self.size = b"".join(self.parts), [], 0
+        data, ends = self._joined()
         path = self.folder / f"run-{len(self.runs):06d}"
         with path.open("wb") as out:
-            for chunk in _sorted_lines(data, 0, _line_ends(data, 0)):
+            for chunk in _sorted_lines(data, 0, ends):
                 out.write(chunk)
         self.runs.append(path)
 
@@ -269,10 +279,10 @@ class CanonicalHash:
         if self.runs:
             if self.parts:
                 self._spill()
-            chunks: Iterable[memoryview] = _merged(self.runs)
+            chunks: Iterable[memoryview] = _merged(self.runs, self.control)
         else:
-            data, self.parts = b"".join(self.parts), []
-            chunks = _sorted_lines(data, 0, _line_ends(data, 0)) if data else ()
+            data, ends = self._joined()
+            chunks = _sorted_lines(data, 0, ends) if len(ends) else ()
         for chunk in chunks:
             digest.update(chunk)
         return digest.hexdigest()
