@@ -85,8 +85,10 @@ class WarmChild:
     def give(self, target: Callable[..., Any], args: tuple[Any, ...]) -> None:
         """Hand the child its one call; it runs it and exits."""
         self.used = True
-        self.conn.send((target, args))
-        self.conn.close()
+        try:
+            self.conn.send((target, args))
+        finally:
+            self.conn.close()
 
     def stop(self) -> None:
         """Let an unused child exit (it sees the end of its pipe)."""
@@ -97,17 +99,25 @@ class WarmChild:
 
 
 class _Started:
-    """The process Prefect gets back: the warm child, started by handing it Prefect's call."""
+    """The process Prefect gets back: the warm child, started by handing it Prefect's call (or,
+    if the child died in the meantime, a new process running the same call)."""
 
     def __init__(self, child: WarmChild, target: Callable[..., Any], args: tuple[Any, ...]) -> None:
         self._child, self._target, self._args = child, target, args
+        self._process: Any = child.process
 
     def start(self) -> None:
         """Prefect's ``process.start()``: the child runs the call."""
-        self._child.give(self._target, self._args)
+        try:
+            self._child.give(self._target, self._args)
+        except OSError as exc:  # the child is gone (its pipe is closed): start as Prefect would
+            log.warning("the ready process is gone (%s); starting a new one (slower start)", exc)
+            self._process = multiprocessing.get_context("spawn").Process(target=self._target,
+                                                                         args=self._args)
+            self._process.start()
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self._child.process, name)  # pid, join, exitcode, is_alive, kill …
+        return getattr(self._process, name)  # pid, join, exitcode, is_alive, kill, sentinel …
 
 
 class _Context:

@@ -79,3 +79,16 @@ def test_warm_start_setting(tmp_path: Path) -> None:
     path.write_text(text.replace("warm_start = true", 'warm_start = "yes"'), encoding="utf-8")
     with pytest.raises(ConfigError, match="'warm_start' must be true or false"):
         warm_start(config_mod.load(path))
+
+
+def test_a_child_that_died_after_it_was_taken_is_replaced(tmp_path: Path) -> None:
+    """Between taking the child and handing it the call, it died: the call runs in a new process."""
+    child = warm.WarmChild(preload=())
+    os.kill(child.process.pid, signal.SIGKILL)
+    child.process.join(timeout=30)
+    out = tmp_path / "where.json"
+    started = warm._Started(child, warm_probe.record, (str(out),))
+    started.start()
+    started.join(timeout=60)
+    assert started.exitcode == 0 and started.pid != child.process.pid
+    assert json.loads(out.read_text(encoding="utf-8"))["pid"] == started.pid
