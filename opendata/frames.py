@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -181,3 +182,5 @@ def release_memory() -> None:
     many small blocks, which would stack under every later peak). No-op where unsupported."""
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6").malloc_trim(0)
+    if "pyarrow" in sys.modules:  # Arrow's own pool (mimalloc/jemalloc) keeps freed blocks too
+        sys.modules["pyarrow"].default_memory_pool().release_unused()

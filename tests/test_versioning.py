@@ -257,8 +257,9 @@ def _write_csv(path: Path, names: list[str], rows: list[list[str]]) -> Path:
 def test_columnar_diff_equals_reference(seed: int, tmp_path: Path,
                                         monkeypatch: pytest.MonkeyPatch) -> None:
     """Random example tables (duplicate keys, reordered/added/dropped columns, no key, hostile
-    text), read in chunks of 3 rows: the same added, removed and changed cells, in the same order."""
-    monkeypatch.setattr(versioning, "CHUNK_ROWS", 3)
+    text), parsed in blocks of 512 bytes: the same added, removed and changed cells, in the same
+    order."""
+    monkeypatch.setattr(versioning, "BLOCK_BYTES", 512)
     rng = random.Random(seed)
     old_names = ["id", "year", "value", "note"]
     new_names = rng.choice([old_names, ["year", "id", "note", "value"], [*old_names, "extra"],
@@ -313,3 +314,19 @@ def test_join_of_key_hashes_handles_a_64_bit_collision() -> None:
     assert matched.tolist() == [False, False, True, True]
     empty = {"k1": np.zeros(0, dtype=u), "k2": np.zeros(0, dtype=u)}
     assert _join(empty, new)[0].tolist() == [-1] * 4 and len(_join(new, empty)[0]) == 0
+
+
+def test_key_order_equals_lexsort() -> None:
+    """The cheaper key order is the stable (k1, k2) order, also with repeated keys and
+    64-bit collisions (same k1, other k2)."""
+    import numpy as np
+
+    from opendata.versioning import _key_order
+
+    rng = np.random.default_rng(3)
+    for n in (0, 1, 2, 50, 2_000):
+        k1 = rng.integers(0, 6 if n > 40 else 3, n).astype(np.uint64)  # many repeats of k1
+        k2 = rng.integers(0, 3, n).astype(np.uint64)
+        assert _key_order(k1, k2).tolist() == np.lexsort((k2, k1)).tolist()
+        k1 = rng.integers(0, 2**63, n, dtype=np.int64).astype(np.uint64)  # distinct
+        assert _key_order(k1, k2).tolist() == np.lexsort((k2, k1)).tolist()
