@@ -105,11 +105,13 @@ class _Started:
     def __init__(self, child: WarmChild, target: Callable[..., Any], args: tuple[Any, ...]) -> None:
         self._child, self._target, self._args = child, target, args
         self._process: Any = child.process
+        self.warm = False  # whether the ready child took the call
 
     def start(self) -> None:
         """Prefect's ``process.start()``: the child runs the call."""
         try:
             self._child.give(self._target, self._args)
+            self.warm = True
         except OSError as exc:  # the child is gone (its pipe is closed): start as Prefect would
             log.warning("the ready process is gone (%s); starting a new one (slower start)", exc)
             self._process = multiprocessing.get_context("spawn").Process(target=self._target,
@@ -193,18 +195,24 @@ class WarmStarter:
             process = flow_engine.run_flow_in_subprocess(flow, flow_run=flow_run, **kwargs)
         else:
             ctx = _Context(child)
-            with _engine_multiprocessing(flow_engine, _Multiprocessing(ctx)):
-                process = flow_engine.run_flow_in_subprocess(flow, flow_run=flow_run, **kwargs)
-            if not ctx.taken:  # this Prefect starts processes differently: the child is unused
-                log.warning("this Prefect version does not start runs through "
-                            "multiprocessing.get_context('spawn'); the run started in a new "
-                            "process (no warm start)")
+            try:
+                with _engine_multiprocessing(flow_engine, _Multiprocessing(ctx)):
+                    process = flow_engine.run_flow_in_subprocess(flow, flow_run=flow_run, **kwargs)
+            except BaseException:  # Prefect could not start the run: the child goes, a new one comes
                 child.stop()
-                self.cold_runs += 1
-            else:
+                self.prepare()
+                raise
+            if getattr(process, "warm", False):
                 log.info("flow run %s started in the ready process (pid %s)",
                          getattr(flow_run, "id", "?"), child.process.pid)
                 self.warm_runs += 1
+            else:
+                if not ctx.taken:  # this Prefect starts processes differently
+                    log.warning("this Prefect version does not start runs through "
+                                "multiprocessing.get_context('spawn'); the run started in a new "
+                                "process (no warm start)")
+                child.stop()
+                self.cold_runs += 1
         threading.Thread(target=self._after, args=(process,), daemon=True,
                          name="opendata-warm-next").start()
         return process
@@ -228,10 +236,16 @@ class WarmStarter:
 @contextmanager
 def warm_starts(preload: tuple[str, ...] = PRELOAD) -> Iterator[WarmStarter]:
     """Serve with warm starts: install the starter in Prefect's runner, undo it on exit."""
-    from prefect.runner import _starter_direct
-
     starter = WarmStarter(preload)
-    previous = _starter_direct.run_flow_in_subprocess
+    try:
+        from prefect.runner import _starter_direct
+
+        previous = _starter_direct.run_flow_in_subprocess
+    except (ImportError, AttributeError):
+        log.warning("this Prefect version has no run starter to hook into; every run starts in "
+                    "a new process (no warm starts)")
+        yield starter
+        return
     _starter_direct.run_flow_in_subprocess = starter.run_flow_in_subprocess  # type: ignore[assignment]
     starter.prepare()
     try:

@@ -6,6 +6,7 @@ import json
 import os
 import signal
 from pathlib import Path
+from typing import Any
 
 import pytest
 import warm_probe
@@ -92,3 +93,30 @@ def test_a_child_that_died_after_it_was_taken_is_replaced(tmp_path: Path) -> Non
     started.join(timeout=60)
     assert started.exitcode == 0 and started.pid != child.process.pid
     assert json.loads(out.read_text(encoding="utf-8"))["pid"] == started.pid
+
+
+class _Unpicklable:
+    def __reduce__(self) -> Any:
+        raise TypeError("cannot pickle this flow")
+
+
+def test_a_run_prefect_cannot_start_leaves_a_fresh_ready_process() -> None:
+    starter = warm.WarmStarter(preload=())
+    starter.prepare()
+    first = starter.child
+    assert first is not None
+    with pytest.raises(TypeError, match="cannot pickle this flow"):
+        starter.run_flow_in_subprocess(_Unpicklable(), parameters={})
+    first.process.join(timeout=30)
+    assert first.process.exitcode == 0  # the unused child was let go
+    assert starter.child is not None and starter.child is not first and starter.child.alive()
+    starter.close()
+
+
+def test_without_prefects_hook_serve_runs_cold(monkeypatch: pytest.MonkeyPatch) -> None:
+    from prefect.runner import _starter_direct
+
+    monkeypatch.delattr(_starter_direct, "run_flow_in_subprocess")
+    with warm.warm_starts(preload=()) as starter:
+        assert starter.child is None  # nothing started, nothing patched
+    assert not hasattr(_starter_direct, "run_flow_in_subprocess")
