@@ -39,6 +39,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from http.server import ThreadingHTTPServer
 from pathlib import Path
@@ -49,7 +50,7 @@ RESULTS = REPO / "benchmarks" / "results"
 sys.path[:0] = [str(REPO), str(REPO / "benchmarks"), str(REPO / "tests")]
 
 import replay_server  # noqa: E402  (tests/replay_server.py)
-from bench_scale import _config, _zip, population_csv, protection_csv  # noqa: E402
+from bench_scale import _config, population_csv, protection_chunks, zip_chunks  # noqa: E402
 from bench_serve import PrefectServer, served_nights  # noqa: E402
 
 from opendata import store  # noqa: E402
@@ -98,12 +99,13 @@ def serve(recording: Path) -> tuple[ThreadingHTTPServer, replay_server.Replay]:
     return server, replay
 
 
-def _record(recording: Path, table: str, csv: bytes) -> None:
-    """A recording in the layout of ../shared/genesis: tablefile (ZIP) and metadata/table."""
+def _record(recording: Path, table: str, chunks: Iterable[tuple[bytes, int]]) -> int:
+    """A recording in the layout of ../shared/genesis: tablefile (ZIP, written as a stream) and
+    metadata/table; the CSV's data lines."""
     host, member, code = TABLES[table]
     folder = recording / table
     (folder / "bodies").mkdir(parents=True)
-    (folder / "bodies" / "data.zip").write_bytes(_zip(member, csv))
+    lines, _ = zip_chunks(folder / "bodies" / "data.zip", member, chunks)
     meta = {"Status": {"Code": 0, "Content": "erfolgreich", "Type": "Information"},
             "Object": {"Code": table, "Content": f"BEISPIEL: synthetische Tabelle {table}",
                        "Time": {"From": "31.12.2014", "To": "31.12.2024"},
@@ -119,15 +121,14 @@ def _record(recording: Path, table: str, csv: bytes) -> None:
                 "headers": {"Content-Type": "application/json;charset=UTF-8"},
                 "body": "bodies/metadata.json"}]
     (folder / "interactions.json").write_text(json.dumps(entries, indent=1), encoding="utf-8")
+    return lines
 
 
 def generate(size: int, root: Path) -> tuple[Path, Path, int]:
     """Config, synthetic recording and the rows of 12531-0043 for one size."""
     cfg = _config(root / "config")
-    prot, rows = protection_csv(size)
-    _record(root / "recording", "12531-0043", prot)
-    del prot
-    _record(root / "recording", "12411-01-01-4", population_csv(size))
+    rows = _record(root / "recording", "12531-0043", protection_chunks(size))
+    _record(root / "recording", "12411-01-01-4", [(population_csv(size), 0)])
     return cfg, root / "recording", rows
 
 

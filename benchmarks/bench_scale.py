@@ -12,7 +12,6 @@ Each size is published as a whole process; rows, seconds and peak RSS are printe
 
 from __future__ import annotations
 
-import io
 import re
 import resource
 import shutil
@@ -20,6 +19,7 @@ import subprocess
 import sys
 import time
 import zipfile
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -29,10 +29,12 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from opendata import canonical, places, snapshot  # noqa: E402
+from opendata.ffcsv import csv_blocks  # noqa: E402
 
 OUT = REPO / "benchmarks" / "results" / "scale"
 STATUS = ["SCHUTZST-OF", "SCHUTZST-AK-1", "SCHUTZST-X", "SCHUTZST-AK-2", "AUSRPFL-1"]
 SEXES = ["GESM", "GESW"]
+CHUNK_LINES = 100_000  # synthetic lines generated at a time
 HEAD12531 = ("statistics_code;statistics_label;time_code;time_label;time;1_variable_code;"
              "1_variable_label;1_variable_attribute_code;1_variable_attribute_label;"
              "2_variable_code;2_variable_label;2_variable_attribute_code;2_variable_attribute_label;"
@@ -59,21 +61,36 @@ def _grid(rows: int) -> tuple[list[str], list[str], int]:
     return kreise, years, citizenships
 
 
-def protection_csv(rows: int) -> tuple[bytes, int]:
-    """About ``rows`` synthetic ffcsv lines of table 12531-0043."""
+def protection_chunks(rows: int) -> Iterator[tuple[bytes, int]]:
+    """About ``rows`` synthetic ffcsv lines of table 12531-0043 as (bytes, lines) chunks: the
+    header, then about 100 k lines at a time (in table order), so the whole text is never held."""
     kreise, years, n_cit = _grid(rows)
-    idx = pd.MultiIndex.from_product([years, kreise, STATUS, SEXES,
-                                      [f"ST{100 + i:03d}" for i in range(n_cit)]])
-    f = idx.to_frame(index=False, name=["time", "kreis", "status", "sex", "cit"])
-    values = np.random.default_rng(0).integers(0, 200, len(f)) * 5
-    line = ("12531;Statistik über Schutzsuchende (BEISPIEL);STAG;Stichtag;" + f["time"]
-            + ";KREISE;Kreise;" + f["kreis"] + ";Beispielkreis " + f["kreis"]
-            + ";SCHST2;Schutzstatuskategorie;" + f["status"] + ";Beispielstatus"
-            + ";GES;Geschlecht;" + f["sex"] + ";Beispielgeschlecht;STAAG5;Staatsangehörigkeit;"
-            + f["cit"] + ";Beispielland;" + pd.Series(values).astype(str)
-            + ";Anzahl;BEV030;Schutzsuchende")
-    body = "\ufeff" + HEAD12531 + "\n" + "\n".join(line.tolist()) + "\n"
-    return body.encode("utf-8"), len(f)
+    rng = np.random.default_rng(0)
+    step = max(1, CHUNK_LINES // (len(STATUS) * len(SEXES) * n_cit))  # Kreise per chunk
+    yield ("\ufeff" + HEAD12531 + "\n").encode("utf-8"), 0
+    for year, at in ((y, i) for y in years for i in range(0, len(kreise), step)):
+        idx = pd.MultiIndex.from_product([[year], kreise[at:at + step], STATUS, SEXES,
+                                          [f"ST{100 + i:03d}" for i in range(n_cit)]])
+        f = idx.to_frame(index=False, name=["time", "kreis", "status", "sex", "cit"])
+        values = rng.integers(0, 200, len(f)) * 5
+        line = ("12531;Statistik über Schutzsuchende (BEISPIEL);STAG;Stichtag;" + f["time"]
+                + ";KREISE;Kreise;" + f["kreis"] + ";Beispielkreis " + f["kreis"]
+                + ";SCHST2;Schutzstatuskategorie;" + f["status"] + ";Beispielstatus"
+                + ";GES;Geschlecht;" + f["sex"] + ";Beispielgeschlecht;STAAG5;Staatsangehörigkeit;"
+                + f["cit"] + ";Beispielland;" + pd.Series(values).astype(str)
+                + ";Anzahl;BEV030;Schutzsuchende")
+        yield ("\n".join(line.tolist()) + "\n").encode("utf-8"), len(f)
+
+
+def zip_chunks(path: Path, member: str, chunks: Iterable[tuple[bytes, int]]) -> tuple[int, int]:
+    """Write the chunks as the one member of a ZIP file, streamed; (lines, CSV bytes)."""
+    lines = size = 0
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf, \
+            zf.open(member, "w", force_zip64=True) as out:
+        for data, n in chunks:
+            out.write(data)
+            lines, size = lines + n, size + len(data)
+    return lines, size
 
 
 def population_csv(rows: int) -> bytes:
@@ -87,13 +104,6 @@ def population_csv(rows: int) -> bytes:
             + ";GES;Geschlecht;" + f["sex"] + ";Beispiel;" + pd.Series(values).astype(str)
             + ";Anzahl;BEVSTD;Bevölkerungsstand")
     return ("\ufeff" + HEAD12411 + "\n" + "\n".join(line.tolist()) + "\n").encode("utf-8")
-
-
-def _zip(name: str, csv: bytes) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        zf.writestr(name, csv)
-    return buf.getvalue()
 
 
 def _config(dest: Path) -> Path:
@@ -117,12 +127,20 @@ def _config(dest: Path) -> Path:
     return dest / "opendata.toml"
 
 
-def _store(data: Path, source: str, table: str, member: str, csv: bytes) -> None:
-    raw = _zip(member, csv)
+def _store(data: Path, source: str, table: str, member: str,
+           chunks: Iterable[tuple[bytes, int]]) -> tuple[int, int]:
+    """A raw snapshot of the synthetic table, written and hashed as streams; (lines, bytes)."""
+    (data / "raw").mkdir(parents=True, exist_ok=True)
+    path = data / "raw" / f".{source}.zip"
+    lines, size = zip_chunks(path, member, chunks)
+    raw = path.read_bytes()  # the compressed body, as a download would hold it
+    path.unlink()
     files = [snapshot.FetchedFile("data.zip", raw, "synthetic:bench_scale", "data",
                                   {"name": table}, 200, {"Content-Type": "application/zip"})]
-    snapshot.store(data / "raw" / source, source, "genesis", files,
-                   canonical.canonical_csv_sha256(csv), note="SYNTHETIC (BEISPIEL) benchmark data")
+    content = canonical.canonical_csv_sha256_blocks(csv_blocks(raw, source=source, limit=1 << 40))
+    snapshot.store(data / "raw" / source, source, "genesis", files, content,
+                   note="SYNTHETIC (BEISPIEL) benchmark data")
+    return lines, size
 
 
 def run(rows: int) -> None:
@@ -131,10 +149,10 @@ def run(rows: int) -> None:
     shutil.rmtree(root, ignore_errors=True)
     cfg = _config(root / "config")
     start = time.perf_counter()
-    prot, n = protection_csv(rows)
-    _store(root / "data", "protection_seekers", "12531-0043", "12531-0043_1_de_flat.csv", prot)
+    n, size = _store(root / "data", "protection_seekers", "12531-0043",
+                     "12531-0043_1_de_flat.csv", protection_chunks(rows))
     _store(root / "data", "population_kreise", "12411-01-01-4", "12411-01-01-4_1_de_flat.csv",
-           population_csv(rows))
+           [(population_csv(rows), 0)])
     made = time.perf_counter() - start
     start = time.perf_counter()
     out = subprocess.run([sys.executable, "-m", "flows", "publish", "--config", str(cfg),
@@ -143,7 +161,7 @@ def run(rows: int) -> None:
     took = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     status = "ok" if out.returncode == 0 else f"exit {out.returncode}: {out.stderr.strip()[-300:]}"
-    print(f"| {n:,} | {len(prot) / 1e6:,.0f} MB | {made:.1f} s | {took:.1f} s | "
+    print(f"| {n:,} | {size / 1e6:,.0f} MB | {made:.1f} s | {took:.1f} s | "
           f"{n / took:,.0f} | {peak:,.0f} MB | {status} |", flush=True)
 
 
