@@ -4,6 +4,7 @@ run of `make bench`'s driver (benchmarks/bench.py) at its smallest size. Shapes 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import threading
@@ -136,7 +137,8 @@ def test_an_unwritable_timings_file_only_warns(tmp_path: Path) -> None:
 
 def test_bench_driver_prints_one_table(tmp_path: Path) -> None:
     """benchmarks/bench.py at its smallest size (one citizenship: ~52 k rows), frictionless on
-    2,000 of them: one markdown table with one row per size, and the results file."""
+    2,000 of them, served nights under `opendata serve`: one markdown table with one row per
+    size, and the results file."""
     res = subprocess.run([sys.executable, "benchmarks/bench.py", "--sizes", "1000",
                           "--frictionless-max", "2000", "--results", str(tmp_path)],
                          cwd=REPO, capture_output=True, text=True, timeout=300, check=False)
@@ -155,3 +157,6 @@ def test_bench_driver_prints_one_table(tmp_path: Path) -> None:
     assert result["frictionless"]["valid"] is True and result["frictionless"]["rows"] == 2000
     assert result["resource_rows"]["protection_seekers"] == result["input_rows"]
     assert float(cells[1]) > 0  # a real download over HTTP took time
+    served = result["served"]  # `opendata serve` on a local Prefect server: a full, two quiet runs
+    assert len(served["quiet"]) == 2 and served["cold_starts"] == 0
+    assert re.fullmatch(r"[\d.]+ s / [\d.]+ s \(\d+%\)", cells[head.index("served: full / quiet")])
