@@ -1,6 +1,6 @@
 """Served nights: a full and a quiet run of the `nightly` deployment under `opendata serve`.
 
-Usage (standalone, on the embedded data): python benchmarks/bench_serve.py [--cold]
+Usage (standalone, on the embedded data): python benchmarks/bench_serve.py [--cold] [--keep]
 
 A Prefect server on 127.0.0.1 (own PREFECT_HOME) and `opendata serve` for one config and data
 dir; runs are created through the API (as the schedule would) a few seconds apart, so the
@@ -118,6 +118,7 @@ def main() -> int:
     """Serve the embedded data (copied to a temporary folder) and print the two runs."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cold", action="store_true", help="warm_start = false, to compare")
+    ap.add_argument("--keep", action="store_true", help="keep the work folder (serve.log; printed)")
     ns = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="opendata-bench-serve-"))
     cfg = REPO / "config" / "opendata.toml"
@@ -132,12 +133,11 @@ def main() -> int:
     shutil.copytree(REPO / "data" / "raw", work / "data" / "raw")
     server = PrefectServer(work / "prefect-home", dict(os.environ))
     try:
-        extra = {k: v for k, v in os.environ.items() if k == "PREFECT_LOGGING_LEVEL"}
-        found = served_nights(server, cfg, work / "data", extra, work / "serve.log",
+        found = served_nights(server, cfg, work / "data", {}, work / "serve.log",
                               online=False)
     finally:
         server.stop()
-        if os.environ.get("KEEP"):
+        if ns.keep:
             print(f"kept {work}")
         else:
             shutil.rmtree(work, ignore_errors=True)

@@ -21,7 +21,6 @@ from __future__ import annotations
 import importlib
 import multiprocessing
 import threading
-import types
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from multiprocessing.connection import Connection, wait
@@ -137,11 +136,10 @@ class _Context:
         return _Started(self.child, target, args)
 
 
-class _Multiprocessing(types.SimpleNamespace):
+class _Multiprocessing:
     """`multiprocessing` as the flow engine sees it during one call."""
 
     def __init__(self, ctx: _Context) -> None:
-        super().__init__()
         self._ctx = ctx
 
     def get_context(self, method: str | None = None) -> Any:
