@@ -39,6 +39,7 @@ import sys
 import tempfile
 import threading
 import time
+import tomllib
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from http.server import ThreadingHTTPServer
@@ -51,7 +52,7 @@ sys.path[:0] = [str(REPO), str(REPO / "benchmarks"), str(REPO / "tests")]
 
 import replay_server  # noqa: E402  (tests/replay_server.py)
 from bench_scale import _config, population_csv, protection_chunks, zip_chunks  # noqa: E402
-from bench_serve import PrefectServer, served_nights  # noqa: E402
+from bench_serve import PrefectServer, floor_nights, served_nights  # noqa: E402
 
 from opendata import store  # noqa: E402
 from opendata.store import csv_records  # noqa: E402
@@ -199,7 +200,7 @@ def _peak(*docs: dict[str, Any]) -> tuple[float, str]:
 
 
 def one(size: int, root: Path, cap: int, env: dict[str, str],
-        prefect: PrefectServer | None) -> dict[str, Any]:
+        prefect: PrefectServer | None, floors: dict[int, tuple[float, int]]) -> dict[str, Any]:
     """Generate, fetch, publish, quiet night, served nights, frictionless: one size."""
     tag = f"[{size:,} rows]"
     progress(f"{tag} generating the synthetic tables")
@@ -225,6 +226,7 @@ def one(size: int, root: Path, cap: int, env: dict[str, str],
                                    online=True)
             progress(f"{tag}   served: full {served['full']['seconds']:.1f} s, quiet "
                      f"{served['quiet_s']:.2f} s ({served['share']:.0%})")
+            served["floor_s"], served["floor_cold_starts"] = floor(prefect, cfg, root, floors)
     finally:
         replay_server.stop(server)
     rel, rows = release_rows(data)
@@ -252,11 +254,27 @@ def one(size: int, root: Path, cap: int, env: dict[str, str],
             "vs_frictionless": ours / fric["rows_per_s"], "runs": runs}
 
 
+def floor(prefect: PrefectServer, cfg: Path, root: Path,
+          floors: dict[int, tuple[float, int]]) -> tuple[float, int]:
+    """Prefect's floor for the config's number of sources (benchmarks/floor_flow.py), measured
+    once per number of sources: its seconds and cold starts (0: warm, as the nightly runs)."""
+    sources = len(tomllib.loads(cfg.read_text(encoding="utf-8")).get("sources", []))
+    if sources not in floors:
+        progress(f"Prefect's floor: the same flow shape ({sources} sources) without work")
+        found = floor_nights(prefect, sources, root / "floor.log")
+        floors[sources] = found["floor_s"], found["cold_starts"]
+        progress(f"  floor {found['floor_s']:.2f} s")
+    return floors[sources]
+
+
 def _served(found: dict[str, Any] | None) -> str:
-    """The served-nights cell: full run, quiet run and its share."""
+    """The served-nights cell: full run, quiet run and its share, Prefect's floor."""
     if not found:
         return "-"
-    return (f"{found['full']['seconds']:.1f} s / {found['quiet_s']:.2f} s ({found['share']:.0%})"
+    full = found["full"]["seconds"]
+    floor_s = found.get("floor_s")
+    return (f"{full:.1f} s / {found['quiet_s']:.2f} s ({found['share']:.0%})"
+            + (f"; floor {floor_s:.2f} s ({floor_s / full:.0%})" if floor_s else "")
             + (f", {found['cold_starts']} cold start(s)" if found["cold_starts"] else ""))
 
 
@@ -297,7 +315,9 @@ def table(found: list[dict[str, Any]], cap: int) -> str:
         "starts them (interpreter start and imports included, about 0.4 s each). "
         "served: `opendata serve` runs of the deployment on a Prefect server (127.0.0.1), "
         "full run and the quicker of two quiet runs, each from Pending to Completed as Prefect "
-        "records it (the run's process start included; warm starts, flows/warm.py). "
+        "records it (the run's process start included; warm starts, flows/warm.py); floor: "
+        "the quickest of three served runs of a flow with the same tasks and artifacts and no "
+        "work (benchmarks/floor_flow.py), Prefect's own cost of such a run. "
         "validate rows/s: all rows of the package "
         "/ validate stage; frictionless: frictionless-py validating protection_seekers "
         f"(foreign keys included; at most {cap:,} rows) in its own process.",
@@ -322,12 +342,14 @@ def main() -> int:
                PREFECT_SERVER_ANALYTICS_ENABLED="false")
     for key in [k for k in env if k.endswith(("_TOKEN", "_USERNAME", "_PASSWORD"))]:
         env.pop(key)  # never send real credentials to the local server
-    found = []
+    found: list[dict[str, Any]] = []
+    floors: dict[int, tuple[float, int]] = {}
     prefect = None if ns.no_serve else PrefectServer(work / "prefect-server", env)
     try:
         for size in sizes:
             try:
-                found.append(one(size, work / str(size), ns.frictionless_max, env, prefect))
+                found.append(one(size, work / str(size), ns.frictionless_max, env, prefect,
+                                 floors))
             except RuntimeError as exc:
                 progress(f"[{size:,} rows] {exc}")
                 found.append({"size": size, "error": str(exc)})

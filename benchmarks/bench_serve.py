@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import tomllib
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -85,25 +86,22 @@ def _run_once(api: str, deployment: str, timeout: float) -> dict[str, Any]:
             "in_flow_s": round(at["COMPLETED"] - at["RUNNING"], 3)}
 
 
-def served_nights(server: PrefectServer, cfg: Path, data: Path, env: dict[str, str],
-                  log: Path, *, online: bool, quiet_runs: int = 2,
-                  timeout: float = 3600) -> dict[str, Any]:
-    """`opendata serve`: one full run, then quiet runs; Prefect's seconds for each."""
-    args = [sys.executable, "-m", "flows", "serve", "--config", str(cfg), "--data-dir", str(data),
-            "--cron", "0 2 1 1 *"] + (["--online"] if online else [])
+def _nights(args: list[str], env: dict[str, str], api: str, deployment: str, log: Path, *,
+            quiet_runs: int, timeout: float) -> dict[str, Any]:
+    """Serve with ``args``, then one run and ``quiet_runs`` more of ``deployment``."""
     with log.open("wb") as out:
-        proc = subprocess.Popen(args, cwd=REPO, env=server.env | env, stdout=out,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(args, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
     try:
-        dep = wait_for(lambda: (r := httpx.get(f"{server.api}/deployments/name/nightly/nightly",
+        dep = wait_for(lambda: (r := httpx.get(f"{api}/deployments/name/{deployment}",
                                              timeout=5)).status_code == 200 and r.json(), 120,
-                     "the nightly deployment", proc, log)
+                     f"the {deployment} deployment", proc, log)
         if not isinstance(dep.get("updated"), str):
             raise RuntimeError("unexpected deployment answer")
         runs = []
         for _ in range(1 + quiet_runs):
             time.sleep(GAP_S)
-            runs.append(_run_once(server.api, dep["id"], timeout))
+            runs.append(_run_once(api, dep["id"], timeout))
         time.sleep(3)  # the last run's process ends (Prefect stops its heartbeat) before serve
     finally:
         stop_group(proc)
@@ -114,11 +112,34 @@ def served_nights(server: PrefectServer, cfg: Path, data: Path, env: dict[str, s
             "cold_starts": text.count("starting a new one")}
 
 
+def served_nights(server: PrefectServer, cfg: Path, data: Path, env: dict[str, str],
+                  log: Path, *, online: bool, quiet_runs: int = 2,
+                  timeout: float = 3600) -> dict[str, Any]:
+    """`opendata serve`: one full run, then quiet runs; Prefect's seconds for each."""
+    args = [sys.executable, "-m", "flows", "serve", "--config", str(cfg), "--data-dir", str(data),
+            "--cron", "0 2 1 1 *"] + (["--online"] if online else [])
+    return _nights(args, server.env | env, server.api, "nightly/nightly", log,
+                   quiet_runs=quiet_runs, timeout=timeout)
+
+
+def floor_nights(server: PrefectServer, sources: int | str, log: Path, *, cold: bool = False,
+                 runs: int = 3) -> dict[str, Any]:
+    """Prefect's floor (benchmarks/floor_flow.py): the nightly flow's shape for ``sources``
+    sources without any work ("bare": a flow run without tasks and artifacts), served the same
+    way; the quickest of ``runs`` runs."""
+    args = [sys.executable, str(REPO / "benchmarks" / "floor_flow.py"), str(sources)]
+    found = _nights(args + (["--cold"] if cold else []), server.env, server.api, "floor/floor",
+                    log, quiet_runs=runs - 1, timeout=300)
+    return dict(found, floor_s=min(found["quiet_s"], found["full"]["seconds"]))
+
+
 def main() -> int:
     """Serve the embedded data (copied to a temporary folder) and print the two runs."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cold", action="store_true", help="warm_start = false, to compare")
     ap.add_argument("--keep", action="store_true", help="keep the work folder (serve.log; printed)")
+    ap.add_argument("--no-floor", action="store_true",
+                    help="skip Prefect's floor (the same flow shape without work)")
     ns = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="opendata-bench-serve-"))
     cfg = REPO / "config" / "opendata.toml"
@@ -135,6 +156,11 @@ def main() -> int:
     try:
         found = served_nights(server, cfg, work / "data", {}, work / "serve.log",
                               online=False)
+        sources = len(tomllib.loads(cfg.read_text(encoding="utf-8")).get("sources", []))
+        floor = None if ns.no_floor else floor_nights(server, sources, work / "floor.log",
+                                                      cold=ns.cold)
+        bare = None if ns.no_floor else floor_nights(server, "bare", work / "bare.log",
+                                                     cold=ns.cold)
     finally:
         server.stop()
         if ns.keep:
@@ -145,6 +171,15 @@ def main() -> int:
         print(f"{name:<6} {run['seconds']:6.2f} s (start {run['start_s']:.2f} s, "
               f"in the flow {run['in_flow_s']:.2f} s)")
     print(f"quiet night: {found['share']:.0%} of the full run; cold starts: {found['cold_starts']}")
+    if floor is not None:
+        runs = ", ".join(f"{r['seconds']:.2f}" for r in [floor["full"], *floor["quiet"]])
+        print(f"floor  {floor['floor_s']:6.2f} s (the same flow shape, {sources} sources, no "
+              f"work; runs {runs} s): "
+              f"{floor['floor_s'] / found['full']['seconds']:.0%} of the full run; the quiet "
+              f"night's own work {found['quiet_s'] - floor['floor_s']:+.2f} s")
+    if bare is not None:
+        print(f"bare   {bare['floor_s']:6.2f} s (a served flow run without tasks or artifacts): "
+              f"{bare['floor_s'] / found['full']['seconds']:.0%} of the full run")
     return 0
 
 

@@ -62,6 +62,12 @@ def publish_artifacts(result: Any, cfg: Config) -> None:
         (create_table_artifact, {"key": "source-freshness", "table": fresh,
                                  "description": "Snapshot per source"}),
     ]
+    create_all(calls)
+
+
+def create_all(calls: list[tuple[Callable[..., Any], dict[str, Any]]]) -> None:
+    """Make the calls (Prefect's artifact functions, each one API request) at once, each in a
+    thread of its own in a copy of this context, so that the artifacts belong to this run."""
     with ThreadPoolExecutor(max_workers=len(calls), thread_name_prefix="artifacts") as pool:
         # each call in a copy of this context: the artifact belongs to the current flow run
         done = [pool.submit(_in_context(contextvars.copy_context(), fn), **kw) for fn, kw in calls]

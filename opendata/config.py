@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -226,14 +227,37 @@ def _source(file: str, i: int, d: dict[str, Any], packages: dict[str, PackageCon
     return SourceConfig(**(d | {"params": _regions(file, entry, d, town)}))
 
 
+_LOADED: dict[str, tuple[str, Config]] = {}  # path -> (its text, the checked registry)
+_LOADED_MAX = 16
+
+
 def load(path: Path | None = None) -> Config:
-    """Read and check the registry; raise ConfigError naming file, entry and problem."""
+    """Read and check the registry; raise ConfigError naming file, entry and problem.
+
+    The file is read every time; a text this process has already checked is not parsed and
+    checked again (a run loads its config once per task): the caller gets its own copy.
+    """
     path = Path(path or CONFIG_FILE)
     file = str(path)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(file, "-", "file not found; pass --config FILE") from None
+    known = _LOADED.get(file)
+    if known is not None and known[0] == text:
+        return copy.deepcopy(known[1])
+    cfg = _parse(path, text)
+    if len(_LOADED) >= _LOADED_MAX:
+        _LOADED.clear()
+    _LOADED[file] = (text, copy.deepcopy(cfg))
+    return cfg
+
+
+def _parse(path: Path, text: str) -> Config:
+    """The registry in ``text`` (the file at ``path``), checked."""
+    file = str(path)
+    try:
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(file, "-", f"not valid TOML: {exc}") from None
     apis = {}

@@ -13,6 +13,7 @@ import pytest
 from helpers import copy_raw
 
 from opendata import config, pipeline, store
+from opendata.errors import ConfigError
 from opendata.paths import Paths
 
 
@@ -75,3 +76,24 @@ def test_a_release_indexed_without_rows_is_counted_once(
     assert by_pkg["integration_statistics"].row_counts == real
     assert store.recorded_rows(pkg_dir) == real == _versions(pkg_dir)["versions"][0]["rows"]
     assert store.verify_package(pkg_dir) == []
+
+
+def test_a_config_checked_once_is_not_parsed_again(tmp_path: Path) -> None:
+    """Each task of a run loads the config: the same text is checked once per process, every
+    caller gets its own copy, and a changed or broken file is read and checked again."""
+    shutil.copytree(config.CONFIG_FILE.parent, tmp_path, dirs_exist_ok=True)
+    path = tmp_path / config.CONFIG_FILE.name  # relative paths start at the config
+    first = config.load(path)
+    first.catalog["base_url"] = "https://changed.example/"
+    first.settings["fetch_concurrency"] = 99
+    second = config.load(path)
+    assert second is not first and second.catalog == config.load(config.CONFIG_FILE).catalog
+    assert second.settings.get("fetch_concurrency") != 99
+    assert second.sources == first.sources and second.sources is not first.sources
+    path.write_text(path.read_text(encoding="utf-8").replace(
+        'publisher_name = "', 'publisher_name = "Neu: ', 1), encoding="utf-8")
+    assert config.load(path).catalog["publisher_name"].startswith("Neu: ")
+    path.write_text(path.read_text(encoding="utf-8") + "\n[[sources]\n", encoding="utf-8")
+    for _ in range(2):  # an error is never remembered as a good config
+        with pytest.raises(ConfigError, match="not valid TOML"):
+            config.load(path)

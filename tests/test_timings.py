@@ -159,4 +159,7 @@ def test_bench_driver_prints_one_table(tmp_path: Path) -> None:
     assert float(cells[1]) > 0  # a real download over HTTP took time
     served = result["served"]  # `opendata serve` on a local Prefect server: a full, two quiet runs
     assert len(served["quiet"]) == 2 and served["cold_starts"] == 0
-    assert re.fullmatch(r"[\d.]+ s / [\d.]+ s \(\d+%\)", cells[head.index("served: full / quiet")])
+    # Prefect's floor: the same flow shape without work (benchmarks/floor_flow.py), served alike
+    assert 0 < served["floor_s"] < served["full"]["seconds"] and served["floor_cold_starts"] == 0
+    assert re.fullmatch(r"[\d.]+ s / [\d.]+ s \(\d+%\); floor [\d.]+ s \(\d+%\)",
+                        cells[head.index("served: full / quiet")])
