@@ -159,6 +159,8 @@ def _fetch_source(src: SourceConfig, config: Config, paths: Paths, *, online: bo
         canonical.clean_runs(paths.tmp, src.id)  # what an interrupted fetch left
         if last is not None and not full and _recheckable(config, paths, last):
             kwargs["previous"], kwargs["confirmed"] = last, _download_record(paths, src.id)
+    elif last is not None:
+        kwargs["stored"] = last.content_sha256  # the same bytes are not parsed again
     fetched = kind.fetch(src, config, **kwargs)
     if fetched.not_downloaded and last is not None:
         log.info("%s: %s", src.id, fetched.not_downloaded)

@@ -123,6 +123,20 @@ def test_fetch_path_relative_to_config_and_read_back(tmp_path: Path) -> None:
     pd.testing.assert_frame_equal(table.read(src, snapshot.verify(snap.path)), _expected())
 
 
+def test_bytes_already_stored_are_not_parsed_again(tmp_path: Path) -> None:
+    """A quiet night: the newest snapshot's bytes were checked when stored, so the same bytes are
+    only hashed (here a limit lowered since then would reject them); other bytes are checked."""
+    raw = "id;titel;beginn\n007;Sprachcafé Müller;01.02.2020\nM2;Ärztliche Beratung;\n".encode()
+    (tmp_path / "t.csv").write_bytes(raw)
+    cfg = Config(tmp_path / "opendata.toml", [], {}, {}, {"max_table_rows": 1}, {}, {})
+    fetch = kind_module("table").fetch
+    same = fetch(_source("t.csv"), cfg, policy=POLICY, stored=snapshot.sha256_bytes(raw))
+    assert same.content_sha256 == snapshot.sha256_bytes(raw) and "rows" not in same.meta
+    for stored in ("", snapshot.sha256_bytes(raw + b"x")):
+        with pytest.raises(InputError, match="more than 1 data rows"):
+            fetch(_source("t.csv"), cfg, policy=POLICY, stored=stored)
+
+
 def test_fetch_missing_file_names_path_and_config(tmp_path: Path) -> None:
     with pytest.raises(TerminalFetchError, match="cannot read .*nope.csv"):
         table.fetch(_source("nope.csv"), _config(tmp_path), policy=POLICY)
