@@ -19,6 +19,8 @@ opendata/timings.py):
 3b. served nights (benchmarks/bench_serve.py): `opendata serve --online` on a Prefect server on
    127.0.0.1 with a fresh data dir, one full run and two quiet runs of the deployment, each
    timed by Prefect from Pending to Completed (so including the start of the run's process);
+   once per bench, Prefect's floor: benchmarks/floor_flow.py served and timed alike (the same
+   task runs and artifacts, no work), so quiet − floor is the quiet night's own work;
 4. frictionless-py (``Package(...).get_resource("protection_seekers").validate()``, foreign keys
    included) in its own process on the published protection_seekers CSV, its first
    ``--frictionless-max`` rows when it is longer (other resources whole).
