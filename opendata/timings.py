@@ -20,6 +20,7 @@ STAGES = ("fetch", "inputs", "build", "serialise", "validate", "diff", "release"
 _LOCK = threading.Lock()
 _SECONDS: dict[str, float] = {}
 _PEAKS: dict[str, float] = {}
+_HIGHEST = [0.0]  # the highest reading so far
 
 
 def peak_rss_mb() -> float:
@@ -28,7 +29,16 @@ def peak_rss_mb() -> float:
     On Linux VmHWM of /proc/self/status: ``ru_maxrss`` also counts the memory of the parent
     that started the process (the kernel keeps the old address space's peak across exec), so a
     small command started by a big process would report the parent's peak. Elsewhere ru_maxrss.
+    VmHWM can read lower than before (memory handed back with madvise, as Arrow's pool and
+    malloc_trim do, may leave a passing peak unrecorded), so the highest reading is returned.
     """
+    reading = _reading()
+    with _LOCK:
+        _HIGHEST[0] = max(_HIGHEST[0], reading)
+        return _HIGHEST[0]
+
+
+def _reading() -> float:
     try:
         with open("/proc/self/status", encoding="ascii") as fh:
             for line in fh:
