@@ -41,7 +41,6 @@ import sys
 import tempfile
 import threading
 import time
-import tomllib
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from http.server import ThreadingHTTPServer
@@ -54,7 +53,7 @@ sys.path[:0] = [str(REPO), str(REPO / "benchmarks"), str(REPO / "tests")]
 
 import replay_server  # noqa: E402  (tests/replay_server.py)
 from bench_scale import _config, population_csv, protection_chunks, zip_chunks  # noqa: E402
-from bench_serve import PrefectServer, floor_nights, served_nights  # noqa: E402
+from bench_serve import PrefectServer, config_sources, floor_nights, served_nights  # noqa: E402
 
 from opendata import store  # noqa: E402
 from opendata.store import csv_records  # noqa: E402
@@ -260,7 +259,7 @@ def floor(prefect: PrefectServer, cfg: Path, root: Path,
           floors: dict[int, tuple[float, int]]) -> tuple[float, int]:
     """Prefect's floor for the config's number of sources (benchmarks/floor_flow.py), measured
     once per number of sources: its seconds and cold starts (0: warm, as the nightly runs)."""
-    sources = len(tomllib.loads(cfg.read_text(encoding="utf-8")).get("sources", []))
+    sources = config_sources(cfg)
     if sources not in floors:
         progress(f"Prefect's floor: the same flow shape ({sources} sources) without work")
         found = floor_nights(prefect, sources, root / "floor.log")

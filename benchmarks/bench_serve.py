@@ -122,6 +122,11 @@ def served_nights(server: PrefectServer, cfg: Path, data: Path, env: dict[str, s
                    quiet_runs=quiet_runs, timeout=timeout)
 
 
+def config_sources(cfg: Path) -> int:
+    """How many [[sources]] the config has (task runs of the floor flow)."""
+    return len(tomllib.loads(cfg.read_text(encoding="utf-8")).get("sources", []))
+
+
 def floor_nights(server: PrefectServer, sources: int | str, log: Path, *, cold: bool = False,
                  runs: int = 3) -> dict[str, Any]:
     """Prefect's floor (benchmarks/floor_flow.py): the nightly flow's shape for ``sources``
@@ -156,7 +161,7 @@ def main() -> int:
     try:
         found = served_nights(server, cfg, work / "data", {}, work / "serve.log",
                               online=False)
-        sources = len(tomllib.loads(cfg.read_text(encoding="utf-8")).get("sources", []))
+        sources = config_sources(cfg)
         floor = None if ns.no_floor else floor_nights(server, sources, work / "floor.log",
                                                       cold=ns.cold)
         bare = None if ns.no_floor else floor_nights(server, "bare", work / "bare.log",

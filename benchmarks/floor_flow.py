@@ -56,7 +56,7 @@ def floor(sources: int = 2) -> int:
     return published
 
 
-@flow(name="floor", log_prints=True)
+@flow(name="floor", log_prints=True)  # the same flow name: bench_serve waits for "floor/floor"
 def bare() -> int:
     """A served flow run and nothing else."""
     return 0

@@ -20,7 +20,7 @@ STAGES = ("fetch", "inputs", "build", "serialise", "validate", "diff", "release"
 _LOCK = threading.Lock()
 _SECONDS: dict[str, float] = {}
 _PEAKS: dict[str, float] = {}
-_HIGHEST = [0.0]  # the highest reading so far
+_highest = 0.0  # the highest reading so far
 
 
 def peak_rss_mb() -> float:
@@ -32,10 +32,11 @@ def peak_rss_mb() -> float:
     VmHWM can read lower than before (memory handed back with madvise, as Arrow's pool and
     malloc_trim do, may leave a passing peak unrecorded), so the highest reading is returned.
     """
+    global _highest
     reading = _reading()
     with _LOCK:
-        _HIGHEST[0] = max(_HIGHEST[0], reading)
-        return _HIGHEST[0]
+        _highest = max(_highest, reading)
+        return _highest
 
 
 def _reading() -> float:
